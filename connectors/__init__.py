@@ -1,0 +1,1 @@
+"""Adapters between the outside world (Kafka, media, OpenAI) and MidStream events."""

@@ -1,0 +1,1 @@
+"""Bytewax dataflows: wiring connectors to the pure operators."""

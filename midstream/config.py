@@ -1,0 +1,135 @@
+"""Configuration of the LLM-stream job: topic names, Kafka access and analysis knobs.
+
+Everything has a default and every default can be overridden by an
+environment variable, so ``python -m bytewax.run flows.llm_stream`` needs no
+arguments. The README's "Configuration" table lists each variable.
+
+Examples
+--------
+>>> Topics.from_env({"MIDSTREAM_TOPIC_DLQ": "dead"}).dlq
+'dead'
+>>> AnalysisConfig.from_env({"MIDSTREAM_STALL_SECONDS": "1.5"}).stall_seconds
+1.5
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+BUNDLED_RULES = Path(__file__).parent / "data" / "rules.toml"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The Kafka topic names, kept in one place."""
+
+    tokens: str = "midstream.llm.tokens"
+    insights: str = "midstream.insights"
+    control: str = "midstream.control"
+    feedback: str = "midstream.feedback"
+    dlq: str = "midstream.dlq"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Topics:
+        """Read ``MIDSTREAM_TOPIC_<NAME>`` overrides."""
+        overrides = {
+            f.name: env[f"MIDSTREAM_TOPIC_{f.name.upper()}"]
+            for f in fields(cls)
+            if f"MIDSTREAM_TOPIC_{f.name.upper()}" in env
+        }
+        return cls(**overrides)
+
+    def all(self) -> list[str]:
+        """Every topic name, for creating them."""
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How the job reaches Kafka.
+
+    ``extra`` holds librdkafka settings (``MIDSTREAM_KAFKA_<SETTING>`` with
+    dots as underscores, e.g. ``MIDSTREAM_KAFKA_SASL_PASSWORD``). Its values
+    may be secrets, so ``repr`` never shows them.
+    """
+
+    brokers: tuple[str, ...] = ("127.0.0.1:19092",)
+    starting_offset: str = "earliest"
+    tail: bool = True
+    batch_size: int = 1000
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:
+        hidden = ", ".join(f"{k}=***" for k, _ in self.extra)
+        return (
+            f"KafkaSettings(brokers={self.brokers!r}, starting_offset={self.starting_offset!r},"
+            f" tail={self.tail!r}, batch_size={self.batch_size!r}, extra=[{hidden}])"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> KafkaSettings:
+        """Read ``MIDSTREAM_BROKERS``, ``MIDSTREAM_STARTING_OFFSET``, ``MIDSTREAM_TAIL``..."""
+        reserved = {"MIDSTREAM_KAFKA_BATCH_SIZE"}
+        extra = tuple(
+            sorted(
+                (name[len("MIDSTREAM_KAFKA_") :].lower().replace("_", "."), value)
+                for name, value in env.items()
+                if name.startswith("MIDSTREAM_KAFKA_") and name not in reserved
+            )
+        )
+        return cls(
+            brokers=tuple(env.get("MIDSTREAM_BROKERS", "127.0.0.1:19092").split(",")),
+            starting_offset=env.get("MIDSTREAM_STARTING_OFFSET", "earliest"),
+            tail=env.get("MIDSTREAM_TAIL", "true").lower() not in ("0", "false", "no"),
+            batch_size=int(env.get("MIDSTREAM_KAFKA_BATCH_SIZE", "1000")),
+            extra=extra,
+        )
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Per-stream analysis knobs. Times are in seconds."""
+
+    stall_seconds: float = 2.0
+    """A gap between tokens longer than this is a stall."""
+    abandon_seconds: float = 30.0
+    """A stream with no event for this long (and no ``end``) is abandoned."""
+    ended_grace_seconds: float = 10.0
+    """How long an ended stream's state is kept to absorb late duplicates."""
+    max_event_bytes: int = 64 * 1024
+    """Larger messages go to the dead-letter topic as ``oversize``."""
+    rules_path: str = str(BUNDLED_RULES)
+    """The rules file (TOML). The bundled one covers refusals, apologies, handoffs and PII."""
+    loop_max_period: int = 64
+    """Longest repeated span, in tokens, the loop detector looks for."""
+    loop_min_repeats: int = 3
+    """How many back-to-back copies of a span make a loop."""
+    loop_min_tokens: int = 24
+    """A loop must cover at least this many tokens (guards short periods like 'ha ha')."""
+    loop_action: str = "stop"
+    """Control action for a detected loop: ``stop``, ``flag`` or ``none``."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> AnalysisConfig:
+        """Read ``MIDSTREAM_<FIELD>`` overrides (upper-case field names)."""
+        mapping = {
+            "stall_seconds": "MIDSTREAM_STALL_SECONDS",
+            "abandon_seconds": "MIDSTREAM_ABANDON_SECONDS",
+            "ended_grace_seconds": "MIDSTREAM_ENDED_GRACE_SECONDS",
+            "max_event_bytes": "MIDSTREAM_MAX_EVENT_BYTES",
+            "rules_path": "MIDSTREAM_RULES",
+            "loop_max_period": "MIDSTREAM_LOOP_MAX_PERIOD",
+            "loop_min_repeats": "MIDSTREAM_LOOP_MIN_REPEATS",
+            "loop_min_tokens": "MIDSTREAM_LOOP_MIN_TOKENS",
+            "loop_action": "MIDSTREAM_LOOP_ACTION",
+        }
+        overrides: dict[str, object] = {}
+        for f in fields(cls):
+            name = mapping[f.name]
+            if name in env:
+                default = f.default
+                overrides[f.name] = type(default)(env[name])  # type: ignore[misc]
+        return cls(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,154 @@
+"""Every Prometheus metric MidStream exports, defined once.
+
+Names follow the OpenTelemetry GenAI client conventions in Prometheus form
+where they exist, and use the ``midstream_`` prefix otherwise. Labels stay
+bounded: no stream ids, and model/provider values past a fixed number of
+distinct ones are reported as ``other``. Dashboards in ``grafana/`` import
+the names from here.
+
+Examples
+--------
+>>> from prometheus_client import CollectorRegistry
+>>> registry = CollectorRegistry()
+>>> metrics = LlmStreamMetrics(registry)
+>>> metrics.streams_started.inc()
+>>> registry.get_sample_value("midstream_streams_started_total")
+1.0
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+TIME_TO_FIRST_CHUNK = "gen_ai_client_operation_time_to_first_chunk_seconds"
+TIME_PER_OUTPUT_CHUNK = "gen_ai_client_operation_time_per_output_chunk_seconds"
+OPERATION_DURATION = "gen_ai_client_operation_duration_seconds"
+TOKEN_USAGE = "gen_ai_client_token_usage"
+EVENTS = "midstream_events"
+DEAD_LETTERS = "midstream_dead_letters"
+STREAMS_STARTED = "midstream_streams_started"
+STREAMS_COMPLETED = "midstream_streams_completed"
+STREAMS_ABANDONED = "midstream_streams_abandoned"
+STREAMS_OPEN = "midstream_streams_open"
+TOKENS_PER_SECOND = "midstream_stream_tokens_per_second"
+STALLS = "midstream_stream_stalls"
+STALL_SECONDS = "midstream_stream_stall_seconds"
+INSIGHTS = "midstream_insights"
+CONTROL_EVENTS = "midstream_control_events"
+DETECTION_LEAD = "midstream_detection_lead_tokens"
+SEQUENCE_ANOMALIES = "midstream_sequence_anomalies"
+
+# OpenTelemetry's recommended boundaries for the GenAI latency histograms.
+LATENCY_BUCKETS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+CHUNK_BUCKETS = (
+    0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
+RATE_BUCKETS = (1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500)
+LEAD_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+MODEL_LABELS = ("gen_ai_provider_name", "gen_ai_request_model")
+
+
+class BoundedLabel:
+    """Maps raw label values to at most ``limit`` distinct ones; the rest become ``other``.
+
+    >>> label = BoundedLabel(limit=1)
+    >>> label("gpt-4o"), label("gpt-4o"), label("llama3")
+    ('gpt-4o', 'gpt-4o', 'other')
+    """
+
+    def __init__(self, limit: int = 50) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        if not value:
+            return "unknown"
+        if value in self._seen:
+            return value
+        if len(self._seen) < self.limit:
+            self._seen.add(value)
+            return value
+        return "other"
+
+
+class LlmStreamMetrics:
+    """The LLM-stream job's metrics, registered in ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY, label_limit: int = 50) -> None:
+        self._provider = BoundedLabel(label_limit)
+        self._model = BoundedLabel(label_limit)
+        r = registry
+        self.time_to_first_chunk = Histogram(
+            TIME_TO_FIRST_CHUNK, "Time from the request start to the first output chunk.",
+            MODEL_LABELS, buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.time_per_output_chunk = Histogram(
+            TIME_PER_OUTPUT_CHUNK, "Time between consecutive output chunks (inter-token latency).",
+            MODEL_LABELS, buckets=CHUNK_BUCKETS, registry=r,
+        )
+        self.operation_duration = Histogram(
+            OPERATION_DURATION, "Duration of a streamed operation, start to end.",
+            MODEL_LABELS, buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.token_usage = Histogram(
+            TOKEN_USAGE, "Tokens used per operation (usage when reported, else chunk count).",
+            (*MODEL_LABELS, "gen_ai_token_type"), buckets=TOKEN_BUCKETS, registry=r,
+        )
+        self.events = Counter(EVENTS, "Valid token events processed.", registry=r)
+        self.dead_letters = Counter(
+            DEAD_LETTERS, "Messages sent to the dead-letter topic.", ("reason",), registry=r
+        )
+        self.streams_started = Counter(STREAMS_STARTED, "Streams seen for the first time.",
+                                       registry=r)
+        self.streams_completed = Counter(STREAMS_COMPLETED, "Streams that sent their end event.",
+                                         registry=r)
+        self.streams_abandoned = Counter(
+            STREAMS_ABANDONED, "Streams that went silent without an end event.", registry=r
+        )
+        self.streams_open = Gauge(STREAMS_OPEN, "Streams currently open in this process.",
+                                  registry=r)
+        self.tokens_per_second = Histogram(
+            TOKENS_PER_SECOND, "Decode rate of each finished stream.", MODEL_LABELS,
+            buckets=RATE_BUCKETS, registry=r,
+        )
+        self.stalls = Counter(STALLS, "Gaps between tokens longer than the stall threshold.",
+                              registry=r)
+        self.stall_seconds = Histogram(
+            STALL_SECONDS, "Length of each stall.", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.insights = Counter(
+            INSIGHTS, "Insights emitted.", ("detector", "kind"), registry=r
+        )
+        self.control_events = Counter(
+            CONTROL_EVENTS, "Control events emitted.", ("action",), registry=r
+        )
+        self.detection_lead = Histogram(
+            DETECTION_LEAD, "Tokens between a detection and the end of its stream.",
+            ("detector",), buckets=LEAD_BUCKETS, registry=r,
+        )
+        self.sequence_anomalies = Counter(
+            SEQUENCE_ANOMALIES, "Out-of-order, duplicate and late events.", ("kind",), registry=r
+        )
+
+    def model_labels(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        """Bounded ``(provider, model)`` label values."""
+        return self._provider(provider), self._model(model)
+
+
+_default: LlmStreamMetrics | None = None
+
+
+def default_metrics() -> LlmStreamMetrics:
+    """The process-wide metrics in the default registry, created on first use.
+
+    Bytewax's ``/metrics`` endpoint and ``prometheus_client.start_http_server``
+    both serve the default registry, so production flows use this instance.
+    """
+    global _default
+    if _default is None:
+        _default = LlmStreamMetrics(REGISTRY)
+    return _default

@@ -1,0 +1,69 @@
+"""Loading detection rules from a TOML rules file.
+
+The format is documented in the README ("Rules file"); the bundled default is
+``midstream/data/rules.toml``.
+
+Examples
+--------
+>>> rules = parse_rules('''
+... [[rule]]
+... name = "handoff"
+... category = "intent"
+... phrases = ["talk to a human"]
+... ''')
+>>> rules[0].name, rules[0].phrases
+('handoff', ('talk to a human',))
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from operators.text_rules import Rule
+
+_ALLOWED = {f.name for f in fields(Rule)}
+
+
+class RulesFileError(ValueError):
+    """The rules file is not valid; the message says where and why."""
+
+
+def _rule_from_table(index: int, table: dict[str, Any]) -> Rule:
+    unknown = sorted(set(table) - _ALLOWED)
+    if unknown:
+        raise RulesFileError(
+            f"rule #{index + 1}: unknown keys {unknown}; allowed: {sorted(_ALLOWED)}"
+        )
+    values = dict(table)
+    if "phrases" in values:
+        phrases = values["phrases"]
+        if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
+            raise RulesFileError(f"rule #{index + 1}: 'phrases' must be a list of strings")
+        values["phrases"] = tuple(phrases)
+    try:
+        return Rule(**values)
+    except (TypeError, ValueError) as exc:
+        raise RulesFileError(f"rule #{index + 1}: {exc}") from exc
+
+
+def parse_rules(text: str) -> list[Rule]:
+    """Parse rules from TOML text: an array of ``[[rule]]`` tables."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesFileError(f"not valid TOML: {exc}") from exc
+    tables = document.get("rule", [])
+    if not isinstance(tables, list):
+        raise RulesFileError("expected an array of [[rule]] tables")
+    return [_rule_from_table(i, t) for i, t in enumerate(tables)]
+
+
+def load_rules(path: str | Path) -> list[Rule]:
+    """Read and parse a rules file."""
+    try:
+        return parse_rules(Path(path).read_text(encoding="utf-8"))
+    except RulesFileError as exc:
+        raise RulesFileError(f"{path}: {exc}") from exc

@@ -1,0 +1,297 @@
+"""Incremental phrase (Aho–Corasick) and regular-expression rules over text that arrives in pieces.
+
+A :class:`RuleSet` is compiled once and shared by every stream; each stream
+owns a small :class:`TextScanState` (a bounded tail of its text). Feeding
+deltas one by one finds exactly the matches that scanning the whole text would,
+as long as a match is no longer than its rule's window, and reports each at
+the delta where it first becomes certain.
+
+Phrases are matched case-insensitively, with typographic quotes folded to
+ASCII ones; regular expressions run on the original text with their own flags.
+
+Examples
+--------
+>>> rules = RuleSet([
+...     Rule(name="refusal", category="intent", phrases=("I can't help",)),
+...     Rule(name="email", category="pii", pattern=r"[\\w.+-]+@[\\w-]+\\.[a-z]{2,}",
+...          action="redact"),
+... ])
+>>> state = TextScanState()
+>>> [m.rule.name for m in rules.scan(state, "Sorry, I can")]
+[]
+>>> [m.rule.name for m in rules.scan(state, "’t help. Mail bob@ex")]
+['refusal']
+>>> [(m.rule.name, m.start, m.end) for m in rules.scan(state, "ample.org now")]
+[('email', 26, 41)]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+RULE_CATEGORIES = ("intent", "policy", "pii", "custom")
+RULE_ACTIONS = ("flag", "stop", "redact")
+RULE_SEVERITIES = ("info", "warning", "critical")
+
+_QUOTE_FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def fold(text: str) -> str:
+    """Lower-case ``text`` and fold typographic quotes, keeping its length.
+
+    Characters whose lower case is longer than one code point (such as 'İ')
+    are kept as they are, so offsets in the folded text equal offsets in the
+    original.
+
+    Examples
+    --------
+    >>> fold("I’M Sorry")
+    "i'm sorry"
+    >>> len(fold("İstanbul")) == len("İstanbul")
+    True
+    """
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return lowered.translate(_QUOTE_FOLD)
+
+
+def luhn_valid(text: str) -> bool:
+    """Whether the digits in ``text`` pass the Luhn checksum (payment card numbers).
+
+    Examples
+    --------
+    >>> luhn_valid("4111 1111 1111 1111"), luhn_valid("4111 1111 1111 1112")
+    (True, False)
+    """
+    digits = [ord(c) - 48 for c in text if "0" <= c <= "9"]
+    if len(digits) < 12:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+VALIDATORS: dict[str, Callable[[str], bool]] = {"luhn": luhn_valid}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named rule: a set of phrases, a regular expression, or both.
+
+    Parameters
+    ----------
+    name
+        Unique name; it becomes the insight's ``kind``.
+    category
+        One of ``intent``, ``policy``, ``pii``, ``custom``.
+    phrases
+        Literal phrases, matched case-insensitively anywhere in the text.
+    pattern
+        A Python regular expression, matched on the original text.
+    action
+        ``flag`` (insight only), ``stop`` or ``redact`` (insight plus control event).
+    severity
+        ``info``, ``warning`` or ``critical``.
+    max_span
+        Longest match, in characters, the regular expression can produce. It
+        bounds the text kept per stream.
+    validator
+        Optional check a regex match must also pass (``luhn``).
+    once
+        Report only the first match per stream. Defaults to true for
+        phrase-only rules (an intent is a fact about the stream) and false for
+        patterns (every distinct email is a separate fact).
+    ignore_case
+        Compile ``pattern`` case-insensitively.
+    """
+
+    name: str
+    category: str = "custom"
+    phrases: tuple[str, ...] = ()
+    pattern: str | None = None
+    action: str = "flag"
+    severity: str = "info"
+    max_span: int = 128
+    validator: str | None = None
+    once: bool | None = None
+    ignore_case: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a rule needs a non-empty name")
+        if self.category not in RULE_CATEGORIES:
+            raise ValueError(f"rule {self.name!r}: category must be one of {RULE_CATEGORIES}")
+        if self.action not in RULE_ACTIONS:
+            raise ValueError(f"rule {self.name!r}: action must be one of {RULE_ACTIONS}")
+        if self.severity not in RULE_SEVERITIES:
+            raise ValueError(f"rule {self.name!r}: severity must be one of {RULE_SEVERITIES}")
+        if not self.phrases and self.pattern is None:
+            raise ValueError(f"rule {self.name!r} needs 'phrases', 'pattern' or both")
+        if any(not p for p in self.phrases):
+            raise ValueError(f"rule {self.name!r} has an empty phrase")
+        if self.max_span < 1:
+            raise ValueError(f"rule {self.name!r}: max_span must be >= 1")
+        if self.validator is not None and self.validator not in VALIDATORS:
+            raise ValueError(f"rule {self.name!r}: validator must be one of {sorted(VALIDATORS)}")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"rule {self.name!r}: bad pattern: {exc}") from exc
+
+    @property
+    def reports_once(self) -> bool:
+        """Whether only the first match per stream is reported."""
+        return self.once if self.once is not None else self.pattern is None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """A match, as ``[start, end)`` character offsets into the stream's whole text."""
+
+    rule: Rule
+    start: int
+    end: int
+    phrase: str | None = None
+
+
+@dataclass(slots=True)
+class TextScanState:
+    """Per-stream scan state: a bounded tail of the text and what was reported.
+
+    ``offset`` is the absolute position of ``text[0]`` in the stream's text.
+    """
+
+    text: str = ""
+    folded: str = ""
+    offset: int = 0
+    last_span: dict[int, tuple[int, int]] = field(default_factory=dict)
+    fired: set[int] = field(default_factory=set)
+
+    @property
+    def length(self) -> int:
+        """Characters seen so far in the whole stream."""
+        return self.offset + len(self.text)
+
+
+class RuleSet:
+    """Compiled rules, shared across streams.
+
+    The phrase automaton and regular expressions are built once here; the
+    per-stream :class:`TextScanState` holds only text, so it pickles small.
+    """
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        names = [r.name for r in rules]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate rule names: {duplicates}")
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self._automaton: ahocorasick.Automaton | None = None
+        self._longest_phrase = 0
+        phrases = [(i, p) for i, r in enumerate(self.rules) for p in r.phrases]
+        if phrases:
+            automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
+            for index, phrase in phrases:
+                key = fold(phrase)
+                existing = automaton.get(key, ())
+                automaton.add_word(key, (*existing, (index, phrase)))
+                self._longest_phrase = max(self._longest_phrase, len(key))
+            automaton.make_automaton()
+            self._automaton = automaton
+        self._patterns: tuple[tuple[int, re.Pattern[str], Callable[[str], bool] | None], ...] = (
+            tuple(
+                (
+                    i,
+                    re.compile(r.pattern, re.IGNORECASE if r.ignore_case else 0),
+                    VALIDATORS[r.validator] if r.validator else None,
+                )
+                for i, r in enumerate(self.rules)
+                if r.pattern is not None
+            )
+        )
+        self._longest_pattern = max(
+            (r.max_span for r in self.rules if r.pattern is not None), default=0
+        )
+        self.window = max(self._longest_phrase, self._longest_pattern, 1)
+        """Characters of tail text each stream keeps."""
+
+    def __repr__(self) -> str:
+        return f"RuleSet({[r.name for r in self.rules]!r})"
+
+    def scan(self, state: TextScanState, delta: str) -> list[RuleMatch]:
+        """Append ``delta`` to the stream and return the matches it completes.
+
+        Each match is reported once: at the first delta where the phrase is
+        complete, or where the regular expression (and its validator) first
+        matches. A pattern match that keeps growing with later deltas is the
+        same match and is not reported again.
+        """
+        if not delta:
+            return []
+        new_at = len(state.text)
+        state.text += delta
+        state.folded += fold(delta)
+        matches: list[RuleMatch] = []
+        if self._automaton is not None:
+            self._scan_phrases(state, new_at, matches)
+        if self._patterns:
+            self._scan_patterns(state, new_at, matches)
+        keep = self.window
+        if len(state.text) > 2 * keep:
+            # Trim in amortised steps: slicing on every delta would copy the tail each time.
+            cut = len(state.text) - keep
+            state.text = state.text[cut:]
+            state.folded = state.folded[cut:]
+            state.offset += cut
+        return matches
+
+    def _scan_phrases(self, state: TextScanState, new_at: int, out: list[RuleMatch]) -> None:
+        assert self._automaton is not None
+        begin = max(0, new_at - self._longest_phrase + 1)
+        for end_index, entries in self._automaton.iter(state.folded, begin):
+            for rule_index, phrase in entries:
+                start = end_index + 1 - len(phrase)
+                if end_index < new_at or start < begin:
+                    continue
+                rule = self.rules[rule_index]
+                if rule.reports_once:
+                    if rule_index in state.fired:
+                        continue
+                    state.fired.add(rule_index)
+                absolute = state.offset + start
+                out.append(RuleMatch(rule, absolute, absolute + len(phrase), phrase))
+
+    def _scan_patterns(self, state: TextScanState, new_at: int, out: list[RuleMatch]) -> None:
+        text = state.text
+        for rule_index, pattern, validator in self._patterns:
+            rule = self.rules[rule_index]
+            if rule.reports_once and rule_index in state.fired:
+                continue
+            begin = max(0, new_at - rule.max_span)
+            for m in pattern.finditer(text, begin):
+                if m.end() <= new_at or m.end() == m.start():
+                    continue
+                start, end = state.offset + m.start(), state.offset + m.end()
+                previous = state.last_span.get(rule_index)
+                if previous is not None and start < previous[1] and end > previous[0]:
+                    # The same match, grown by the new text: extend, don't repeat.
+                    state.last_span[rule_index] = (min(start, previous[0]), max(end, previous[1]))
+                    continue
+                if validator is not None and not validator(m.group()):
+                    continue
+                state.last_span[rule_index] = (start, end)
+                out.append(RuleMatch(rule, start, end))
+                if rule.reports_once:
+                    state.fired.add(rule_index)
+                    break
