@@ -82,6 +82,7 @@ class StreamAnalyzer:
         self.config = config
         self.rules = RuleSet(rules)
         self.metrics = metrics
+        self._chunk_children: dict[tuple[str | None, str | None], Any] = {}
 
     @classmethod
     def with_defaults(
@@ -150,13 +151,13 @@ class StreamAnalyzer:
         previous_delta_seq = state.last_delta_seq
         gap = health.on_token(event.ts)
         state.last_delta_seq = event.seq
-        labels = self.metrics.model_labels(state.provider, state.model)
         if gap is None:
             ttft = health.time_to_first_token
             if ttft is not None:
+                labels = self.metrics.model_labels(state.provider, state.model)
                 self.metrics.time_to_first_chunk.labels(*labels).observe(ttft)
         else:
-            self.metrics.time_per_output_chunk.labels(*labels).observe(gap)
+            self._chunk_histogram(state).observe(gap)
             if gap > self.config.stall_seconds:
                 self.metrics.stall_seconds.observe(gap)
                 if state.stall_flagged_after != previous_delta_seq:
@@ -275,6 +276,15 @@ class StreamAnalyzer:
         return out, False
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _chunk_histogram(self, state: StreamState) -> Any:
+        """The per-chunk latency histogram child for this stream's model, cached (hot path)."""
+        key = (state.provider, state.model)
+        child = self._chunk_children.get(key)
+        if child is None:
+            labels = self.metrics.model_labels(*key)
+            child = self._chunk_children[key] = self.metrics.time_per_output_chunk.labels(*labels)
+        return child
 
     def _flag_stall(
         self, state: StreamState, ts: float, after_seq: int, gap: float, *, live: bool,

@@ -147,12 +147,12 @@ def parse_token_event(
         return Invalid("schema", "field 'text' must be a string")
     if kind == "delta" and "text" not in obj:
         return Invalid("schema", "a 'delta' event needs a 'text' field")
-    role = _optional_str(obj, "role")
-    model = _optional_str(obj, "model")
-    provider = _optional_str(obj, "provider")
-    for value in (role, model, provider):
-        if isinstance(value, Invalid):
-            return value
+    role = obj.get("role")
+    model = obj.get("model")
+    provider = obj.get("provider")
+    for name, value in (("role", role), ("model", model), ("provider", provider)):
+        if value is not None and not isinstance(value, str):
+            return Invalid("schema", f"field {name!r} must be a string or absent")
     logprob = obj.get("logprob")
     if logprob is not None and (not _is_number(logprob) or not math.isfinite(logprob)):
         return Invalid("schema", "field 'logprob' must be a finite number or absent")

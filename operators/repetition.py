@@ -77,6 +77,7 @@ class RepetitionDetector:
     __slots__ = (
         "_active",
         "_count",
+        "_needed",
         "_occ",
         "_ring",
         "_size",
@@ -112,6 +113,8 @@ class RepetitionDetector:
         self._count = 0
         self._occ: dict[int, list[int]] = {}
         self._active: dict[int, int] = {}
+        # Tokens a loop of period p must cover, precomputed: it is looked up per candidate.
+        self._needed = [max(min_repeats * p, min_tokens) for p in range(max_period + 1)]
         self.in_loop: Loop | None = None
         """The loop the stream is in now, if any."""
 
@@ -121,9 +124,6 @@ class RepetitionDetector:
     def __setstate__(self, state: dict[str, object]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
-
-    def _needed(self, period: int) -> int:
-        return max(self.min_repeats * period, self.min_tokens)
 
     def update(self, token: str) -> Loop | None:
         """Add one token; return the loop if this token makes it certain, else ``None``.
@@ -150,9 +150,10 @@ class RepetitionDetector:
         positions = self._occ.get(h)
         if positions is None:
             positions = self._occ[h] = []
+        max_period = self.max_period
         for j in positions:
             p = i - j
-            if p <= self.max_period and p not in active:
+            if p <= max_period and p not in active:
                 active[p] = self._backfill(i, p)
         positions.append(i)
         if len(positions) > self.occurrences:
@@ -161,10 +162,11 @@ class RepetitionDetector:
         loop = self.in_loop
         if loop is not None and loop.period not in active:
             self.in_loop = loop = None
-        if loop is None:
+        if loop is None and active:
+            needed = self._needed
             for p in sorted(active):
                 run = active[p]
-                if run + p >= self._needed(p):
+                if run + p >= needed[p]:
                     loop = Loop(period=p, start=i - run - p + 1, index=i)
                     self.in_loop = loop
                     return loop
@@ -173,7 +175,7 @@ class RepetitionDetector:
     def _backfill(self, i: int, p: int) -> int:
         """Length of the run of ``tok[k] == tok[k - p]`` ending at ``i`` (capped)."""
         ring, size = self._ring, self._size
-        cap = min(self._needed(p) - p, i - p + 1)
+        cap = min(self._needed[p] - p, i - p + 1)
         run = 1
         k = i - 1
         while run < cap and k - p >= 0 and ring[k % size] == ring[(k - p) % size]:

@@ -82,6 +82,8 @@ def luhn_valid(text: str) -> bool:
 
 
 VALIDATORS: dict[str, Callable[[str], bool]] = {"luhn": luhn_valid}
+ANCHOR_OVERLAP = 16
+"""Characters before each delta re-searched for anchors split across deltas."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,10 @@ class Rule:
         bounds the text kept per stream.
     validator
         Optional check a regex match must also pass (``luhn``).
+    anchor
+        Optional regular expression that every match of ``pattern`` contains
+        (``@`` for emails, ``\\d`` for numbers). A pure speed-up: the pattern
+        only runs while an anchor was seen within ``max_span`` characters.
     once
         Report only the first match per stream. Defaults to true for
         phrase-only rules (an intent is a fact about the stream) and false for
@@ -123,6 +129,7 @@ class Rule:
     severity: str = "info"
     max_span: int = 128
     validator: str | None = None
+    anchor: str | None = None
     once: bool | None = None
     ignore_case: bool = False
 
@@ -143,11 +150,15 @@ class Rule:
             raise ValueError(f"rule {self.name!r}: max_span must be >= 1")
         if self.validator is not None and self.validator not in VALIDATORS:
             raise ValueError(f"rule {self.name!r}: validator must be one of {sorted(VALIDATORS)}")
-        if self.pattern is not None:
+        for label, regex in (("pattern", self.pattern), ("anchor", self.anchor)):
+            if regex is None:
+                continue
             try:
-                re.compile(self.pattern)
+                re.compile(regex)
             except re.error as exc:
-                raise ValueError(f"rule {self.name!r}: bad pattern: {exc}") from exc
+                raise ValueError(f"rule {self.name!r}: bad {label}: {exc}") from exc
+        if self.anchor is not None and self.pattern is None:
+            raise ValueError(f"rule {self.name!r}: 'anchor' needs a 'pattern'")
 
     @property
     def reports_once(self) -> bool:
@@ -177,11 +188,22 @@ class TextScanState:
     offset: int = 0
     last_span: dict[int, tuple[int, int]] = field(default_factory=dict)
     fired: set[int] = field(default_factory=set)
+    anchor_at: dict[int, int] = field(default_factory=dict)
+    """Per anchored rule: absolute end of the last anchor occurrence seen."""
 
     @property
     def length(self) -> int:
         """Characters seen so far in the whole stream."""
         return self.offset + len(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledPattern:
+    index: int
+    rule: Rule
+    pattern: re.Pattern[str]
+    validator: Callable[[str], bool] | None
+    anchor: re.Pattern[str] | None
 
 
 class RuleSet:
@@ -209,17 +231,25 @@ class RuleSet:
                 self._longest_phrase = max(self._longest_phrase, len(key))
             automaton.make_automaton()
             self._automaton = automaton
-        self._patterns: tuple[tuple[int, re.Pattern[str], Callable[[str], bool] | None], ...] = (
-            tuple(
-                (
-                    i,
-                    re.compile(r.pattern, re.IGNORECASE if r.ignore_case else 0),
-                    VALIDATORS[r.validator] if r.validator else None,
-                )
-                for i, r in enumerate(self.rules)
-                if r.pattern is not None
+        flags = {True: re.IGNORECASE, False: 0}
+        self._patterns: tuple[_CompiledPattern, ...] = tuple(
+            _CompiledPattern(
+                index=i,
+                rule=r,
+                pattern=re.compile(r.pattern, flags[r.ignore_case]),
+                validator=VALIDATORS[r.validator] if r.validator else None,
+                anchor=None if r.anchor is None else re.compile(r.anchor, flags[r.ignore_case]),
             )
+            for i, r in enumerate(self.rules)
+            if r.pattern is not None
         )
+        anchors = {
+            f"(?i:{r.anchor})" if r.ignore_case else f"(?:{r.anchor})"
+            for r in self.rules
+            if r.anchor is not None
+        }
+        # One pass that says whether any anchor occurs at all: plain prose usually has none.
+        self._any_anchor = re.compile("|".join(sorted(anchors))) if anchors else None
         self._longest_pattern = max(
             (r.max_span for r in self.rules if r.pattern is not None), default=0
         )
@@ -274,12 +304,28 @@ class RuleSet:
 
     def _scan_patterns(self, state: TextScanState, new_at: int, out: list[RuleMatch]) -> None:
         text = state.text
-        for rule_index, pattern, validator in self._patterns:
-            rule = self.rules[rule_index]
+        # Anchors may straddle deltas: look a little before the new text too.
+        anchor_from = max(0, new_at - ANCHOR_OVERLAP)
+        any_anchor = self._any_anchor is not None and self._any_anchor.search(text, anchor_from)
+        for compiled in self._patterns:
+            rule_index, rule = compiled.index, compiled.rule
             if rule.reports_once and rule_index in state.fired:
                 continue
             begin = max(0, new_at - rule.max_span)
-            for m in pattern.finditer(text, begin):
+            if compiled.anchor is not None:
+                if any_anchor:
+                    seen = None
+                    for a in compiled.anchor.finditer(text, anchor_from):
+                        seen = a.end()
+                    if seen is not None:
+                        state.anchor_at[rule_index] = state.offset + seen
+                last = state.anchor_at.get(rule_index)
+                # A match touching the new text starts after new_at - max_span and holds an
+                # anchor, so an anchor ending at or before that point rules every match out.
+                if last is None or last <= state.offset + new_at - rule.max_span:
+                    continue
+            validator = compiled.validator
+            for m in compiled.pattern.finditer(text, begin):
                 if m.end() <= new_at or m.end() == m.start():
                     continue
                 start, end = state.offset + m.start(), state.offset + m.end()

@@ -1,0 +1,174 @@
+"""Tests for operators/text_rules.py: incremental phrase and pattern matching."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from midstream.config import BUNDLED_RULES
+from midstream.rules_file import load_rules
+from operators.text_rules import Rule, RuleSet, TextScanState, fold, luhn_valid
+
+
+def feed(rules: RuleSet, pieces: list[str]) -> list[tuple[str, int, int, int]]:
+    """Feed pieces; return (rule, start, end, index of the piece that completed it)."""
+    state = TextScanState()
+    found = []
+    for i, piece in enumerate(pieces):
+        for m in rules.scan(state, piece):
+            found.append((m.rule.name, m.start, m.end, i))
+    return found
+
+
+def split_at(text: str, cuts: list[int]) -> list[str]:
+    bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(text))), len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+BUNDLED = RuleSet(load_rules(BUNDLED_RULES))
+
+
+def test_phrase_split_across_many_deltas_is_found_at_the_completing_delta():
+    pieces = ["Well, I", " c", "an", "’", "t hel", "p with that."]
+    found = feed(BUNDLED, pieces)
+    assert ("refusal", 6, 23, 5) in found
+
+
+def test_phrase_is_case_insensitive_and_reported_once_per_stream():
+    rules = RuleSet([Rule(name="apology", category="intent", phrases=("i'm sorry",))])
+    found = feed(rules, ["I'M SORRY. ", "i'm sorry again"])
+    assert found == [("apology", 0, 9, 0)]
+
+
+def test_unicode_phrases_split_between_code_points():
+    rules = RuleSet([
+        Rule(name="jp", phrases=("申し訳ありません",)),
+        Rule(name="de", phrases=("Entschuldigung",)),
+        Rule(name="emoji", phrases=("🙏🏽 sorry",)),
+    ])
+    text = "はい、申し訳ありません。ENTSCHULDIGUNG! 🙏🏽 Sorry"
+    pieces = list(text)  # one code point per delta: the hardest split
+    names = {name for name, *_ in feed(rules, pieces)}
+    assert names == {"jp", "de", "emoji"}
+
+
+def test_offsets_stay_exact_with_length_changing_lowercase():
+    rules = RuleSet([Rule(name="x", phrases=("bob",))])
+    assert feed(rules, ["İİİ", "bob"]) == [("x", 3, 6, 1)]
+    assert len(fold("İ")) == 1
+
+
+def test_email_split_across_deltas_is_reported_once_and_never_repeated_as_it_grows():
+    found = feed(BUNDLED, ["write to jane.", "doe@exam", "ple.co", "m today"])
+    emails = [f for f in found if f[0] == "email_address"]
+    assert len(emails) == 1
+    name, start, end, at = emails[0]
+    assert (start, at) == (9, 2)  # certain at "ple.co": "jane.doe@example.co" matches
+    assert end == 28
+
+
+def test_two_emails_in_one_stream_are_two_matches():
+    found = feed(BUNDLED, ["a@b.io and ", "c@d.io"])
+    assert [f[1] for f in found if f[0] == "email_address"] == [0, 11]
+
+
+def test_card_number_needs_luhn_and_is_found_when_the_last_digit_arrives():
+    found = feed(BUNDLED, ["card: 4111 1111", " 1111 111", "1 exp 12/29"])
+    cards = [f for f in found if f[0] == "payment_card"]
+    assert cards == [("payment_card", 6, 25, 2)]
+    assert feed(BUNDLED, ["card: 4111 1111 1111 1112 exp"]) == []
+
+
+def test_luhn():
+    assert luhn_valid("5500-0000-0000-0004")
+    assert not luhn_valid("1234")
+
+
+def test_phone_number_split():
+    found = feed(BUNDLED, ["call +1 415", "-555-", "0199 now"])
+    assert [(f[0], f[3]) for f in found] == [("phone_number", 2)]
+
+
+def test_anchor_split_across_deltas():
+    found = feed(BUNDLED, ["key: s", "k-abcdefghij", "klmnopqrstuvwxyz0123 done"])
+    assert [(f[0], f[3]) for f in found] == [("credential_leak", 2)]
+
+
+def test_match_longer_than_a_delta_window_far_back_is_still_found():
+    rules = RuleSet([Rule(name="ticket", pattern=r"TICKET-\d{6}", max_span=13, anchor="TICKET")])
+    pieces = ["x" * 1000, " TICK", "ET-12", "3456 ok"]
+    assert feed(rules, pieces) == [("ticket", 1001, 1014, 3)]
+
+
+def test_state_stays_bounded_on_long_streams():
+    state = TextScanState()
+    for _ in range(10_000):
+        BUNDLED.scan(state, " the quick brown fox")
+    assert len(state.text) <= 2 * BUNDLED.window
+    assert state.length == 10_000 * len(" the quick brown fox")
+
+
+def test_state_pickles_and_resumes_mid_match():
+    rules = BUNDLED
+    state = TextScanState()
+    rules.scan(state, "mail me at jo@exa")
+    restored = pickle.loads(pickle.dumps(state))
+    assert [m.rule.name for m in rules.scan(restored, "mple.org")] == ["email_address"]
+
+
+def test_invalid_rules_name_the_problem():
+    with pytest.raises(ValueError, match="category must be one of"):
+        Rule(name="x", category="nope", phrases=("a",))
+    with pytest.raises(ValueError, match="needs 'phrases', 'pattern' or both"):
+        Rule(name="x")
+    with pytest.raises(ValueError, match="bad pattern"):
+        Rule(name="x", pattern="(")
+    with pytest.raises(ValueError, match="duplicate rule names"):
+        RuleSet([Rule(name="x", phrases=("a",)), Rule(name="x", phrases=("b",))])
+
+
+ALPHABET = "ab @.xyz0123456789-"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=ALPHABET, max_size=80),
+    cuts=st.lists(st.integers(min_value=0, max_value=80), max_size=20),
+)
+def test_incremental_matches_equal_whole_text_scan(text: str, cuts: list[int]):
+    """Any split of the text gives the matches a whole-text scan gives."""
+    rules = RuleSet([
+        Rule(name="ab", phrases=("ab", "b a", "xyz")),
+        Rule(name="num", pattern=r"\d{3}-\d{2}", max_span=6, anchor=r"\d"),
+    ])
+    pieces = split_at(text, cuts)
+    got = {(n, s, e) for n, s, e, _ in feed(rules, pieces)}
+    expected = set()
+    folded = text.lower()
+    for phrase in ("ab", "b a", "xyz"):
+        first = folded.find(phrase)
+        if first >= 0:
+            expected.add(("ab", first, first + len(phrase)))
+    # Phrase rules report once per stream: keep only the earliest-ending phrase match.
+    ends = sorted(expected, key=lambda m: (m[2], m[1]))
+    expected = set(ends[:1])
+    reported_num = {(n, s, e) for n, s, e in got if n == "num"}
+    whole = {("num", m.start(), m.end()) for m in re.finditer(r"\d{3}-\d{2}", text)}
+    # Every whole-text match is reported, starting at the same place.
+    assert {s for _, s, _ in whole} == {s for _, s, _ in reported_num}
+    assert {m for m in got if m[0] == "ab"} == expected
+
+
+def test_bundled_rules_on_random_prose_find_nothing():
+    rng = random.Random(7)
+    words = ["the", "model", "answered", "quickly", "and", "then", "stopped", "again"]
+    state = TextScanState()
+    found = []
+    for _ in range(5000):
+        found += BUNDLED.scan(state, " " + rng.choice(words))
+    assert found == []
