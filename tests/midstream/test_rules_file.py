@@ -26,7 +26,7 @@ def test_bundled_rules_cover_the_documented_categories():
     ],
 )
 def test_errors_say_where_and_why(text, fragment):
-    with pytest.raises(RulesFileError, match="rule #1|not valid TOML|expected an array") as err:
+    with pytest.raises(RulesFileError, match=r"rule #1|not valid TOML|expected an array") as err:
         parse_rules(text)
     assert fragment in str(err.value)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import random
 import re
@@ -27,7 +28,7 @@ def feed(rules: RuleSet, pieces: list[str]) -> list[tuple[str, int, int, int]]:
 
 def split_at(text: str, cuts: list[int]) -> list[str]:
     bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(text))), len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 BUNDLED = RuleSet(load_rules(BUNDLED_RULES))
@@ -67,7 +68,7 @@ def test_email_split_across_deltas_is_reported_once_and_never_repeated_as_it_gro
     found = feed(BUNDLED, ["write to jane.", "doe@exam", "ple.co", "m today"])
     emails = [f for f in found if f[0] == "email_address"]
     assert len(emails) == 1
-    name, start, end, at = emails[0]
+    _, start, end, at = emails[0]
     assert (start, at) == (9, 2)  # certain at "ple.co": "jane.doe@example.co" matches
     assert end == 28
 
