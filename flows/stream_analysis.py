@@ -266,7 +266,11 @@ class StreamAnalyzer:
             detail["silent_seconds"] = round(silent, 3)
             self._insight(out, state, now, "health", "abandoned", "warning", state.last_seq,
                           detail)
-            return out, True
+            # Keep the state as ended for the grace period: an event that still trickles in
+            # is counted as late instead of opening a fresh, truncated stream.
+            state.ended = True
+            state.last_arrival = now
+            return out, False
         if (
             silent >= c.stall_seconds
             and state.health.tokens > 0

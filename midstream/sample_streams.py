@@ -123,7 +123,7 @@ def demo_streams(t0: float = 0.0, seed: int = 7) -> list[dict[str, Any]]:
         stream_events("refusal-1", REFUSAL_TEXT, t0=t0 + 0.8, rng=rng),
         stream_events("pii-1", PII_TEXT, t0=t0 + 1.2, rng=rng),
         stream_events("stalled-1", STALL_TEXT, t0=t0 + 1.5, rng=rng, stall_after=12,
-                      stall_seconds=3.0),
+                      stall_seconds=2.5),
         stream_events("abandoned-1", ABANDONED_TEXT, t0=t0 + 1.9, rng=rng, end=False),
         stream_events("handoff-1", HANDOFF_TEXT, t0=t0 + 2.3, rng=rng, model="llama-3.1-8b",
                       provider="vllm"),

@@ -112,14 +112,19 @@ def test_event_time_stall_is_reported_once():
 def test_abandoned_and_live_stall_fire_without_new_input():
     config = AnalysisConfig(stall_seconds=0.2, abandon_seconds=0.6)
     live = token_stream("gone", [" one", " two"], end=False, t0=time.time())
+    late = {**live[-1], "seq": live[-1]["seq"] + 1}
     items = [*as_messages(live), TestingSource.PAUSE(timedelta(seconds=1.5)),
-             TestingSource.EOF()]
+             *as_messages([late]), TestingSource.EOF()]
     out, registry = run(items, config=config)
     kinds = [r["kind"] for r in insights(out)]
     assert kinds == ["stall", "abandoned"]
     assert insights(out)[0]["detail"]["live"] is True
     assert registry.get_sample_value("midstream_streams_abandoned_total") == 1.0
     assert registry.get_sample_value("midstream_streams_open") == 0.0
+    # A token that trickles in after the verdict is late, not a new stream.
+    assert registry.get_sample_value("midstream_sequence_anomalies_total",
+                                     {"kind": "after_end"}) == 1.0
+    assert registry.get_sample_value("midstream_streams_started_total") == 1.0
 
 
 def test_duplicates_and_events_after_end_are_ignored_but_counted():

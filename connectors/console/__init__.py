@@ -1,0 +1,5 @@
+"""A terminal view of what the flow emits: insights, control events and dead letters."""
+
+from connectors.console.sink import ConsoleSink, format_record
+
+__all__ = ["ConsoleSink", "format_record"]

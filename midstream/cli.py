@@ -1,0 +1,132 @@
+"""The ``midstream`` command line: demo, local stack, topics and the Kafka job.
+
+Examples
+--------
+>>> main(["--version"])  # doctest: +SKIP
+midstream 0.1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from midstream import __version__
+
+_DESCRIPTION = """\
+MidStream analyses LLM token streams while they stream: stream health (time to
+first token, inter-token latency, stalls, abandoned streams), rule detection
+(intents, policies, PII) and repetition loops, with stop/redact decisions
+written back to Kafka and metrics for Prometheus.
+"""
+
+_EPILOG = """\
+commands:
+  demo     run the flow on bundled sample streams, no services needed
+  stack    start/stop a local Kafka broker and Prometheus (for tests and trying it out)
+  topics   create MidStream's Kafka topics
+  run      run the LLM-stream job against Kafka in this process
+           (same as: python -m bytewax.run flows.llm_stream)
+
+Configuration of `run` comes from MIDSTREAM_* environment variables; see the README.
+"""
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from midstream.demo import run_demo
+
+    run_demo(replay=Path(args.replay), speed=args.speed, metrics_port=args.metrics_port,
+             rules_path=args.rules)
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from midstream.config import Topics
+    from midstream.stack.kafka import create_topics
+
+    names = Topics.from_env().all()
+    create_topics(args.brokers, names, partitions=args.partitions)
+    print(f"topics ready on {args.brokers}: {', '.join(names)}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bytewax.run import cli_main
+    from prometheus_client import start_http_server
+
+    from flows.llm_stream import kafka_flow
+
+    if args.brokers:
+        os.environ["MIDSTREAM_BROKERS"] = args.brokers
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr=args.metrics_host)
+    cli_main(kafka_flow(), workers_per_process=1)
+    return 0
+
+
+def _stack(argv: list[str]) -> int:
+    from midstream.stack.command import run_stack_command
+
+    return run_stack_command(argv)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from midstream.sample_streams import REPLAY_FILE
+
+    parser = argparse.ArgumentParser(
+        prog="midstream", description=_DESCRIPTION, epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"midstream {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the flow on bundled sample streams (no services)")
+    demo.add_argument("--replay", default=str(REPLAY_FILE),
+                      help="JSON-lines replay file (default: the bundled sample streams)")
+    demo.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1)")
+    demo.add_argument("--metrics-port", type=int, default=9464,
+                      help="serve Prometheus metrics on 127.0.0.1:PORT while running; "
+                           "0 turns it off (default 9464)")
+    demo.add_argument("--rules", default=None, help="rules file (default: the bundled rules)")
+    demo.set_defaults(handler=_demo)
+
+    sub.add_parser("stack", help="local Kafka + Prometheus: up | down | status (see stack -h)",
+                   add_help=False)
+
+    topics = sub.add_parser("topics",
+                            help="create MidStream's topics (names from MIDSTREAM_TOPIC_*)")
+    topics.add_argument("--brokers", default=os.environ.get("MIDSTREAM_BROKERS",
+                                                            "127.0.0.1:19092"))
+    topics.add_argument("--partitions", type=int, default=4)
+    topics.set_defaults(handler=_topics)
+
+    run = sub.add_parser("run", help="run the LLM-stream job against Kafka (1 worker)")
+    run.add_argument("--brokers", default=None, help="overrides MIDSTREAM_BROKERS")
+    run.add_argument("--metrics-port", type=int, default=3030,
+                     help="serve Prometheus metrics on this port (default 3030; 0 = off)")
+    run.add_argument("--metrics-host", default="127.0.0.1")
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``midstream`` command."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "stack":
+        return _stack(argv[1:])
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "handler", None):
+        _parser().print_help()
+        return 2
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
