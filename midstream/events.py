@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -31,6 +32,7 @@ import orjson
 CONTRACT_VERSION = 1
 MAX_STREAM_ID_CHARS = 256
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
+DEFAULT_DLQ_PAYLOAD_BYTES = 256 * 1024
 
 TokenKind = Literal["start", "delta", "end"]
 TOKEN_KINDS: frozenset[str] = frozenset(("start", "delta", "end"))
@@ -278,17 +280,28 @@ def dead_letter(
     error: str,
     payload: bytes | None,
     key: bytes | None = None,
+    max_payload_bytes: int = DEFAULT_DLQ_PAYLOAD_BYTES,
 ) -> dict[str, Any]:
     """Build a dead-letter record (topic ``midstream.dlq``) that keeps the original bytes.
+
+    Payloads longer than ``max_payload_bytes`` are cut to that length (a dead
+    letter must itself fit in a Kafka message); the record then says so and
+    carries the full payload's size and SHA-256, and ``source_topic``,
+    ``partition`` and ``offset`` still point at the untouched original.
 
     Examples
     --------
     >>> d = dead_letter(ts=0.0, source_topic="t", partition=0, offset=5,
     ...                 reason="invalid_json", error="bad", payload=b"{")
-    >>> base64.b64decode(d["payload_b64"])
-    b'{'
+    >>> base64.b64decode(d["payload_b64"]), d["payload_truncated"]
+    (b'{', False)
+    >>> dead_letter(ts=0.0, source_topic="t", partition=0, offset=6, reason="oversize",
+    ...             error="big", payload=b"x" * 10, max_payload_bytes=4)["payload_bytes"]
+    10
     """
-    return {
+    body = payload or b""
+    truncated = len(body) > max_payload_bytes
+    record = {
         "v": CONTRACT_VERSION,
         "ts": ts,
         "source_topic": source_topic,
@@ -296,9 +309,14 @@ def dead_letter(
         "offset": offset,
         "reason": reason,
         "error": error,
-        "payload_b64": base64.b64encode(payload or b"").decode("ascii"),
-        "key_b64": None if key is None else base64.b64encode(key).decode("ascii"),
+        "payload_b64": base64.b64encode(body[:max_payload_bytes]).decode("ascii"),
+        "payload_bytes": len(body),
+        "payload_truncated": truncated,
+        "key_b64": None if key is None else base64.b64encode(key[:1024]).decode("ascii"),
     }
+    if truncated:
+        record["payload_sha256"] = hashlib.sha256(body).hexdigest()
+    return record
 
 
 def encode(record: dict[str, Any]) -> bytes:

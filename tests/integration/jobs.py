@@ -1,0 +1,120 @@
+"""Running the LLM-stream job as users do (``python -m bytewax.run``) against the real broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from midstream.config import Topics
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fresh_topics(make_topics: Any, partitions: int = 2) -> Topics:
+    """A unique set of MidStream topics on the broker."""
+    names = make_topics("tokens", "insights", "control", "feedback", "dlq",
+                        partitions=partitions)
+    return Topics(*names)
+
+
+def job_env(brokers: str, topics: Topics, **extra: str) -> dict[str, str]:
+    """Environment for a job reading and writing ``topics``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDSTREAM_")}
+    env.update({
+        "MIDSTREAM_BROKERS": brokers,
+        "MIDSTREAM_TOPIC_TOKENS": topics.tokens,
+        "MIDSTREAM_TOPIC_INSIGHTS": topics.insights,
+        "MIDSTREAM_TOPIC_CONTROL": topics.control,
+        "MIDSTREAM_TOPIC_FEEDBACK": topics.feedback,
+        "MIDSTREAM_TOPIC_DLQ": topics.dlq,
+        "PYTHONPATH": str(REPO),
+    })
+    env.update(extra)
+    return env
+
+
+def job_command(*bytewax_args: str) -> list[str]:
+    return [sys.executable, "-m", "bytewax.run", "flows.llm_stream", *bytewax_args]
+
+
+def run_job(env: dict[str, str], *bytewax_args: str, timeout: float = 120) -> str:
+    """Run the job to the end of its input (``MIDSTREAM_TAIL=false``); return its output."""
+    done = subprocess.run(job_command(*bytewax_args), env={**env, "MIDSTREAM_TAIL": "false"},
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def start_job(env: dict[str, str], *bytewax_args: str) -> subprocess.Popen[str]:
+    """Start a tailing job in the background; stop it with :func:`stop_job`."""
+    return subprocess.Popen(job_command(*bytewax_args), env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_job(process: subprocess.Popen[str], timeout: float = 20) -> str:
+    """Stop a job by PID (SIGTERM, then SIGKILL); return what it printed."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert process.stdout is not None
+    return process.stdout.read()
+
+
+def produce(brokers: str, topic: str, events: Iterable[dict[str, Any] | bytes]) -> int:
+    """Produce events keyed by stream id (raw bytes go unkeyed); return how many."""
+    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 5,
+                         "message.max.bytes": 4_000_000})
+    count = 0
+    for event in events:
+        if isinstance(event, bytes):
+            producer.produce(topic, event)
+        else:
+            producer.produce(topic, orjson.dumps(event), key=event["stream_id"].encode())
+        count += 1
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    return count
+
+
+def consume_all(brokers: str, topic: str, *, expect: int | None = None,
+                timeout: float = 30) -> list[dict[str, Any]]:
+    """Every record on ``topic`` from the beginning (waiting for ``expect`` of them)."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"t-{time.monotonic_ns()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    metadata = consumer.list_topics(topic, timeout=10)
+    partitions = [TopicPartition(topic, p, 0) for p in metadata.topics[topic].partitions]
+    consumer.assign(partitions)
+    deadline = time.monotonic() + timeout
+    records: list[dict[str, Any]] = []
+    try:
+        while time.monotonic() < deadline:
+            if expect is None and _at_end(consumer, partitions, len(records)):
+                break
+            if expect is not None and len(records) >= expect:
+                break
+            for message in consumer.consume(500, 0.2):
+                if message.error() is None:
+                    records.append(orjson.loads(message.value()))
+    finally:
+        consumer.close()
+    return records
+
+
+def _at_end(consumer: Consumer, partitions: list[TopicPartition], have: int) -> bool:
+    total = 0
+    for tp in partitions:
+        low, high = consumer.get_watermark_offsets(tp, timeout=5)
+        total += high - low
+    return have >= total
