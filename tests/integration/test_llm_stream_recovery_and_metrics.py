@@ -1,0 +1,103 @@
+"""The job against Kafka with Bytewax recovery, and its metrics scraped by a real Prometheus."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+from bytewax.testing import TestingSink, TestingSource, run_main
+from prometheus_client import CollectorRegistry
+
+from flows.llm_stream import build_flow
+from flows.stream_analysis import StreamAnalyzer
+from midstream.config import AnalysisConfig
+from midstream.metrics import LlmStreamMetrics
+from midstream.sample_streams import demo_streams
+from midstream.stack import query, query_until
+from tests.integration.jobs import (
+    REPO,
+    consume_all,
+    fresh_topics,
+    job_env,
+    produce,
+    run_job,
+    start_job,
+    stop_job,
+)
+from tests.streams import as_messages
+
+# Timers far beyond the test's length: the restart must not look like a stall.
+QUIET_TIMERS = {"MIDSTREAM_STALL_SECONDS": "1000", "MIDSTREAM_ABANDON_SECONDS": "1000"}
+
+
+def reference(events):
+    config = AnalysisConfig(stall_seconds=1000, abandon_seconds=1000)
+    out = []
+    analyzer = StreamAnalyzer.with_defaults(config, LlmStreamMetrics(CollectorRegistry()))
+    run_main(build_flow(TestingSource(as_messages(events), 50), TestingSink(out),
+                        analyzer=analyzer))
+    return {orjson.loads(m.value)["id"]: orjson.loads(m.value) for m in out}
+
+
+def test_a_crashed_job_resumes_from_its_recovery_snapshots(kafka_brokers, make_topics, tmp_path):
+    topics = fresh_topics(make_topics, partitions=2)
+    events = demo_streams(t0=1_000_000.0)
+    half = len(events) // 2
+    recovery = tmp_path / "recovery"
+    recovery.mkdir()
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True,
+                   cwd=REPO, timeout=60)
+    env = job_env(kafka_brokers, topics, **QUIET_TIMERS)
+    args = ("-r", str(recovery), "-s", "1", "-b", "0")
+
+    produce(kafka_brokers, topics.tokens, events[:half])
+    job = start_job(env, *args)
+    try:
+        first = consume_all(kafka_brokers, topics.insights, expect=3, timeout=60)
+        assert len(first) >= 3
+        time.sleep(3)  # let at least two snapshots land after those outputs
+    finally:
+        job.send_signal(signal.SIGKILL)  # a crash, not a clean stop
+        stop_job(job)
+
+    produce(kafka_brokers, topics.tokens, events[half:])
+    # "latest" would skip everything already in the topic: only the recovered offsets (and the
+    # recovered per-stream state, or the summaries would differ) can give the expected result.
+    run_job({**env, "MIDSTREAM_STARTING_OFFSET": "latest"}, *args)
+    records = consume_all(kafka_brokers, topics.insights) + consume_all(kafka_brokers,
+                                                                        topics.control)
+    expected = reference(events)
+    # At-least-once output: repeats are allowed, but each id carries the same record.
+    assert {r["id"] for r in records} == set(expected)
+    for record in records:
+        assert record == expected[record["id"]]
+
+
+def test_job_metrics_reach_prometheus(kafka_brokers, make_topics, prometheus_url):
+    topics = fresh_topics(make_topics, partitions=1)
+    if query(prometheus_url, 'up{instance="127.0.0.1:3030"} == 1'):
+        pytest.fail("something already serves metrics on 127.0.0.1:3030")
+    env = job_env(kafka_brokers, topics, BYTEWAX_DATAFLOW_API_ENABLED="1",
+                  BYTEWAX_DATAFLOW_API_PORT="3030", **QUIET_TIMERS)
+    job = start_job(env)
+    try:
+        produce(kafka_brokers, topics.tokens, demo_streams(t0=time.time()))
+        insight_kinds = query_until(
+            prometheus_url, 'midstream_insights_total{instance="127.0.0.1:3030"} > 0',
+            timeout=60)
+        assert {s["metric"]["kind"] for s in insight_kinds} >= {"refusal", "loop", "summary"}
+        ttft = query_until(
+            prometheus_url,
+            'gen_ai_client_operation_time_to_first_chunk_seconds_count{instance="127.0.0.1:3030"}',
+            timeout=30)
+        assert sum(float(s["value"][1]) for s in ttft) >= 7
+        # Bytewax's own metrics share the endpoint.
+        assert query_until(prometheus_url, 'bytewax_kafka_consumer_lag{instance="127.0.0.1:3030"}',
+                           timeout=30)
+    finally:
+        output = stop_job(job)
+    assert "Traceback" not in output, output
