@@ -2,13 +2,14 @@
 
 Shape::
 
-    tokens_in -> parse -> valid? -no--------------------------------> dead letters -+
-                            |yes                                                    |
-                            v                                                       v
-                        by_stream -> analyse (per-stream state, timers) -> emit -> out
+    tokens_in -> key_by_stream -> routed? -no------------------------------> dead letters -+
+                                    |yes (key, raw bytes)                                  |
+                                    v                                                      v
+                                analyse (parse, per-stream state, timers) -> emit -------> out
 
-The source yields Kafka messages (``KafkaSourceMessage``, or ``KafkaError``)
-and the sink takes ``KafkaSinkMessage`` whose ``topic`` says where it goes. So
+The source yields raw Kafka messages (:class:`connectors.kafka.RawMessage`;
+Bytewax's own ``KafkaSourceMessage`` and ``KafkaError`` work too) and the sink
+takes ``KafkaSinkMessage`` whose ``topic`` says where it goes. So
 the same flow runs against Kafka (``python -m bytewax.run flows.llm_stream``),
 in tests (``bytewax.testing``) and in the demo: only the source and sink differ.
 
@@ -19,6 +20,7 @@ Run against Kafka (settings from the environment, see the README)::
 
 from __future__ import annotations
 
+import functools
 import pickle
 import time
 from collections.abc import Callable, Iterable
@@ -26,89 +28,135 @@ from datetime import UTC, datetime
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import (
-    KafkaError,
-    KafkaSink,
-    KafkaSinkMessage,
-    KafkaSource,
-    KafkaSourceMessage,
-)
+from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
+from connectors.kafka import RawMessage, TokenTopicSource
 from flows.stream_analysis import Output, StreamAnalyzer, StreamState
 from midstream import events
 from midstream.config import AnalysisConfig, KafkaSettings, Topics
 from midstream.metrics import LlmStreamMetrics, default_metrics
 from midstream.rules_file import load_rules
 
-RawMessage = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
+InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 OutMessage = KafkaSinkMessage[bytes | None, bytes]
 Clock = Callable[[], float]
 
 
-class DeadLetterRouter:
-    """Parses raw messages; what fails becomes a dead-letter message, never an exception."""
+Payload = tuple[str, bytes | None, str | None, int | None, int | None, bytes | None]
+"""What crosses between workers: (stream key, value, topic, partition, offset, Kafka key).
+Plain tuples of bytes and ints pickle ten times faster than a parsed event, and Bytewax
+pickles what it exchanges."""
 
-    def __init__(self, topics: Topics, metrics: LlmStreamMetrics, max_bytes: int,
-                 clock: Clock) -> None:
-        self.topics = topics
+
+class DeadLetters:
+    """Turns rejected input into dead-letter messages for the DLQ topic."""
+
+    def __init__(self, topics: Topics, metrics: LlmStreamMetrics, clock: Clock) -> None:
+        self.topic = topics.dlq
         self.metrics = metrics
-        self.max_bytes = max_bytes
         self.clock = clock
 
-    def __call__(self, message: RawMessage) -> events.TokenEvent | OutMessage:
+    def __call__(self, payload: Payload, reason: str, error: str) -> OutMessage:
+        _, value, topic, partition, offset, key = payload
+        self.metrics.dead_letters.labels(reason).inc()
+        record = events.dead_letter(
+            ts=self.clock(), source_topic=topic, partition=partition, offset=offset,
+            reason=reason, error=error, payload=value, key=key,
+        )
+        return KafkaSinkMessage(key=key, value=events.encode(record), topic=self.topic)
+
+
+class Router:
+    """Keys each raw message by stream id, without parsing it when it can.
+
+    Producers key messages by stream id (the contract), so the Kafka key is
+    the routing key and the JSON is parsed only after the exchange, on the
+    worker that owns the stream. Unkeyed messages are parsed here to find
+    their stream; what cannot be parsed becomes a dead letter at once.
+    """
+
+    def __init__(self, dead_letters: DeadLetters, max_bytes: int) -> None:
+        self.dead_letters = dead_letters
+        self.max_bytes = max_bytes
+
+    def __call__(self, message: InMessage) -> tuple[str, Payload] | OutMessage:
         if isinstance(message, KafkaError):
-            source = message.msg
-            return self._dead(source, "kafka_error", f"consumer error: {message.err}")
+            inner = message.msg
+            return self.dead_letters(_payload("", inner), "kafka_error",
+                                     f"consumer error: {message.err}")
+        if isinstance(message, RawMessage) and message.error is not None:
+            return self.dead_letters(_payload("", message), "kafka_error",
+                                     f"consumer error: {message.error}")
+        key = message.key
+        if isinstance(key, bytes) and key:
+            try:
+                stream_key = key.decode()
+                return stream_key, _payload(stream_key, message)
+            except UnicodeDecodeError:
+                pass
         parsed = events.parse_token_event(message.value, max_bytes=self.max_bytes)
         if isinstance(parsed, events.Invalid):
-            return self._dead(message, parsed.reason, parsed.error)
-        return parsed
-
-    def _dead(self, message: KafkaSourceMessage[Any, Any], reason: str, error: str) -> OutMessage:
-        self.metrics.dead_letters.labels(reason).inc()
-        value = message.value if isinstance(message.value, bytes) else None
-        key = message.key if isinstance(message.key, bytes) else None
-        record = events.dead_letter(
-            ts=self.clock(), source_topic=message.topic, partition=message.partition,
-            offset=message.offset, reason=reason, error=error, payload=value, key=key,
-        )
-        return KafkaSinkMessage(key=key, value=events.encode(record), topic=self.topics.dlq)
+            return self.dead_letters(_payload("", message), parsed.reason, parsed.error)
+        return parsed.stream_id, _payload(parsed.stream_id, message)
 
 
-class StreamLogic(op.StatefulBatchLogic[events.TokenEvent, OutMessage, bytes]):
-    """Bytewax glue for one stream: feeds events and timers to the :class:`StreamAnalyzer`.
+def _payload(stream_key: str, message: RawMessage | KafkaSourceMessage[Any, Any]) -> Payload:
+    value = message.value if isinstance(message.value, bytes) else None
+    key = message.key if isinstance(message.key, bytes) else None
+    return stream_key, value, message.topic, message.partition, message.offset, key
+
+
+class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes]):
+    """Bytewax glue for one stream: parses its messages, feeds events and timers to the analyzer.
 
     The snapshot is the pickled :class:`StreamState`: immutable bytes, as
     Bytewax requires, and cheap to take.
     """
 
-    def __init__(self, analyzer: StreamAnalyzer, topics: Topics, clock: Clock,
-                 state: StreamState | None) -> None:
+    def __init__(self, analyzer: StreamAnalyzer, topics: Topics, dead_letters: DeadLetters,
+                 clock: Clock, state: StreamState | None) -> None:
+        # Bytewax does not tell a logic its key; it arrives with the first payload.
+        self.stream_id = "" if state is None else state.stream_id
         self.analyzer = analyzer
         self.topics = topics
+        self.dead_letters = dead_letters
         self.clock = clock
         self.state = state
+        self._max_bytes = analyzer.config.max_event_bytes
 
     def _messages(self, outputs: Iterable[Output]) -> list[OutMessage]:
-        assert self.state is not None
-        key = self.state.stream_id.encode()
+        key = self.stream_id.encode()
         topic_of = {"insights": self.topics.insights, "control": self.topics.control}
         return [
             KafkaSinkMessage(key=key, value=events.encode(record), topic=topic_of[kind])
             for kind, record in outputs
         ]
 
-    def on_batch(self, values: list[events.TokenEvent]) -> tuple[list[OutMessage], bool]:
+    def on_batch(self, values: list[Payload]) -> tuple[list[OutMessage], bool]:
         now = self.clock()
-        if self.state is None:
-            self.state = self.analyzer.new_state(values[0].stream_id)
         outputs: list[Output] = []
-        for event in values:
-            outputs.extend(self.analyzer.on_event(self.state, event, now))
-        return (self._messages(outputs) if outputs else []), self.RETAIN
+        dead: list[OutMessage] = []
+        analyzer = self.analyzer
+        self.stream_id = values[0][0]
+        for payload in values:
+            event = events.parse_token_event(payload[1], max_bytes=self._max_bytes)
+            if isinstance(event, events.Invalid):
+                dead.append(self.dead_letters(payload, event.reason, event.error))
+                continue
+            if event.stream_id != self.stream_id:
+                dead.append(self.dead_letters(
+                    payload, "key_mismatch",
+                    f"message key {self.stream_id!r} is not its stream_id {event.stream_id!r}; "
+                    "producers must key messages by stream id"))
+                continue
+            if self.state is None:
+                self.state = analyzer.new_state(self.stream_id)
+            outputs.extend(analyzer.on_event(self.state, event, now))
+        out = self._messages(outputs) + dead if outputs else dead
+        return out, (self.DISCARD if self.state is None else self.RETAIN)
 
     def on_notify(self) -> tuple[list[OutMessage], bool]:
         assert self.state is not None
@@ -117,18 +165,19 @@ class StreamLogic(op.StatefulBatchLogic[events.TokenEvent, OutMessage, bytes]):
 
     def on_eof(self) -> tuple[list[OutMessage], bool]:
         # Input ended (a bounded replay): keep state so timers still fire if the flow lives on.
-        return [], self.RETAIN
+        return [], (self.DISCARD if self.state is None else self.RETAIN)
 
     def notify_at(self) -> datetime | None:
-        assert self.state is not None
-        return datetime.fromtimestamp(self.analyzer.next_timer(self.state), UTC)
+        if self.state is None:
+            return None
+        return _timer_datetime(round(self.analyzer.next_timer(self.state) + 0.005, 2))
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def build_flow(
-    source: Source[RawMessage],
+    source: Source[InMessage],
     sink: Sink[OutMessage],
     *,
     analyzer: StreamAnalyzer | None = None,
@@ -141,7 +190,8 @@ def build_flow(
     Parameters
     ----------
     source
-        Yields ``KafkaSourceMessage`` (value = JSON bytes of a token event) or ``KafkaError``.
+        Yields raw messages whose value is the JSON of a token event (``RawMessage``, or
+        Bytewax's ``KafkaSourceMessage`` / ``KafkaError``).
     sink
         Receives ``KafkaSinkMessage`` for the insights, control and dead-letter topics.
     analyzer
@@ -157,8 +207,7 @@ def build_flow(
     >>> from bytewax.testing import TestingSink, TestingSource, run_main
     >>> lines = [b'{"v":1,"stream_id":"a","seq":0,"ts":1,"kind":"delta","text":"x"}', b"oops"]
     >>> out = []
-    >>> msgs = [KafkaSourceMessage(key=None, value=v, topic="t", offset=i, partition=0)
-    ...         for i, v in enumerate(lines)]
+    >>> msgs = [RawMessage(None, v, "t", 0, i) for i, v in enumerate(lines)]
     >>> run_main(build_flow(TestingSource(msgs), TestingSink(out),
     ...                     analyzer=StreamAnalyzer.with_defaults()))
     >>> [m.topic for m in out]
@@ -168,28 +217,29 @@ def build_flow(
     if analyzer is None:
         config = AnalysisConfig.from_env()
         analyzer = StreamAnalyzer(config, load_rules(config.rules_path), default_metrics())
-    router = DeadLetterRouter(topics, analyzer.metrics, analyzer.config.max_event_bytes, clock)
+    dead_letters = DeadLetters(topics, analyzer.metrics, clock)
+    router = Router(dead_letters, analyzer.config.max_event_bytes)
 
-    def is_event(item: events.TokenEvent | OutMessage) -> bool:
-        return isinstance(item, events.TokenEvent)
+    def is_routed(item: tuple[str, Payload] | OutMessage) -> bool:
+        return isinstance(item, tuple)
 
     def build_logic(resume: bytes | None) -> StreamLogic:
         state = None if resume is None else pickle.loads(resume)
-        return StreamLogic(analyzer, topics, clock, state)
+        return StreamLogic(analyzer, topics, dead_letters, clock, state)
 
     flow = Dataflow(flow_id)
     raw = op.input("tokens_in", flow, source)
-    parsed = op.map("parse", raw, router)
-    valid = op.branch("valid", parsed, is_event)
-    by_stream = op.key_on("by_stream", valid.trues, _stream_id)
-    emitted = op.stateful_batch("analyse", by_stream, build_logic)
+    routed = op.branch("route", op.map("key_by_stream", raw, router), is_routed)
+    emitted = op.stateful_batch("analyse", routed.trues, build_logic)
     results = op.key_rm("emit", emitted)
-    op.output("out", op.merge("with_dead_letters", results, valid.falses), sink)
+    op.output("out", op.merge("with_dead_letters", results, routed.falses), sink)
     return flow
 
 
-def _stream_id(event: events.TokenEvent) -> str:
-    return event.stream_id
+@functools.lru_cache(maxsize=8192)
+def _timer_datetime(due: float) -> datetime:
+    """Timer deadlines rounded up to 10 ms share one datetime object: called per key per batch."""
+    return datetime.fromtimestamp(due, UTC)
 
 
 def kafka_flow(env: dict[str, str] | None = None) -> Dataflow:
@@ -203,10 +253,10 @@ def kafka_flow(env: dict[str, str] | None = None) -> Dataflow:
     if kafka.starting_offset not in offsets:
         raise ValueError("MIDSTREAM_STARTING_OFFSET must be 'earliest' or 'latest'")
     extra = dict(kafka.extra)
-    source = KafkaSource(
+    source = TokenTopicSource(
         kafka.brokers, [topics.tokens], tail=kafka.tail,
-        starting_offset=offsets[kafka.starting_offset], add_config=extra,
-        batch_size=kafka.batch_size, raise_on_errors=False,
+        starting_offset=offsets[kafka.starting_offset], batch_size=kafka.batch_size,
+        config=extra,
     )
     producer_config = {"linger.ms": "2", **extra}
     sink: KafkaSink = KafkaSink(kafka.brokers, topic=None, add_config=producer_config)

@@ -15,8 +15,10 @@ Examples
 >>> from midstream.events import TokenEvent
 >>> analyzer = StreamAnalyzer.with_defaults()
 >>> state = analyzer.new_state("s1")
->>> out = analyzer.on_event(state, TokenEvent("s1", 0, 100.0, "start"), now=0.0)
->>> out = analyzer.on_event(state, TokenEvent("s1", 1, 100.2, "delta", "I'm sorry"), now=0.1)
+>>> start = TokenEvent(v=1, stream_id="s1", seq=0, ts=100.0, kind="start")
+>>> out = analyzer.on_event(state, start, now=0.0)
+>>> delta = TokenEvent(v=1, stream_id="s1", seq=1, ts=100.2, kind="delta", text="I'm sorry")
+>>> out = analyzer.on_event(state, delta, now=0.1)
 >>> [(topic, record["kind"]) for topic, record in out]
 [('insights', 'apology')]
 """
@@ -162,7 +164,7 @@ class StreamAnalyzer:
                 self.metrics.stall_seconds.observe(gap)
                 if state.stall_flagged_after != previous_delta_seq:
                     self._flag_stall(state, event.ts, previous_delta_seq, gap, live=False, out=out)
-        text = event.text
+        text = event.text or ""
         for match in self.rules.scan(state.text, text):
             self._on_rule_match(state, event, token_index, match, out)
         loop = state.loop.update(text)

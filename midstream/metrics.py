@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from midstream.fast_histogram import FastHistogram
+
 TIME_TO_FIRST_CHUNK = "gen_ai_client_operation_time_to_first_chunk_seconds"
 TIME_PER_OUTPUT_CHUNK = "gen_ai_client_operation_time_per_output_chunk_seconds"
 OPERATION_DURATION = "gen_ai_client_operation_duration_seconds"
@@ -86,9 +88,10 @@ class LlmStreamMetrics:
             TIME_TO_FIRST_CHUNK, "Time from the request start to the first output chunk.",
             MODEL_LABELS, buckets=LATENCY_BUCKETS, registry=r,
         )
-        self.time_per_output_chunk = Histogram(
+        # Observed once per token: the queue-backed histogram keeps that cheap.
+        self.time_per_output_chunk = FastHistogram(
             TIME_PER_OUTPUT_CHUNK, "Time between consecutive output chunks (inter-token latency).",
-            MODEL_LABELS, buckets=CHUNK_BUCKETS, registry=r,
+            MODEL_LABELS, CHUNK_BUCKETS, r,
         )
         self.operation_duration = Histogram(
             OPERATION_DURATION, "Duration of a streamed operation, start to end.",

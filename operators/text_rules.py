@@ -190,6 +190,8 @@ class TextScanState:
     fired: set[int] = field(default_factory=set)
     anchor_at: dict[int, int] = field(default_factory=dict)
     """Per anchored rule: absolute end of the last anchor occurrence seen."""
+    anchors_live_until: int = 0
+    """Absolute position from which no anchor seen so far can be inside a new match."""
 
     @property
     def length(self) -> int:
@@ -250,6 +252,7 @@ class RuleSet:
         }
         # One pass that says whether any anchor occurs at all: plain prose usually has none.
         self._any_anchor = re.compile("|".join(sorted(anchors))) if anchors else None
+        self._all_anchored = all(c.anchor is not None for c in self._patterns)
         self._longest_pattern = max(
             (r.max_span for r in self.rules if r.pattern is not None), default=0
         )
@@ -307,6 +310,10 @@ class RuleSet:
         # Anchors may straddle deltas: look a little before the new text too.
         anchor_from = max(0, new_at - ANCHOR_OVERLAP)
         any_anchor = self._any_anchor is not None and self._any_anchor.search(text, anchor_from)
+        if not any_anchor and self._all_anchored and (
+            state.offset + new_at >= state.anchors_live_until
+        ):
+            return  # the common case in prose: no pattern can match text touching this delta
         for compiled in self._patterns:
             rule_index, rule = compiled.index, compiled.rule
             if rule.reports_once and rule_index in state.fired:
@@ -319,6 +326,8 @@ class RuleSet:
                         seen = a.end()
                     if seen is not None:
                         state.anchor_at[rule_index] = state.offset + seen
+                        state.anchors_live_until = max(state.anchors_live_until,
+                                                       state.offset + seen + rule.max_span)
                 last = state.anchor_at.get(rule_index)
                 # A match touching the new text starts after new_at - max_span and holds an
                 # anchor, so an anchor ending at or before that point rules every match out.

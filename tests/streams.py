@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSinkMessage
+
+from connectors.kafka import RawMessage
 
 
 def as_messages(events: list[dict[str, Any] | bytes], topic: str = "midstream.llm.tokens"
-                ) -> list[KafkaSourceMessage[bytes | None, bytes | None]]:
-    """Wrap events (dicts become JSON) as Kafka source messages with offsets."""
+                ) -> list[RawMessage]:
+    """Wrap events (dicts become JSON) as raw Kafka messages with offsets."""
     out = []
     for offset, event in enumerate(events):
         value = event if isinstance(event, bytes) else orjson.dumps(event)
         key = event["stream_id"].encode() if isinstance(event, dict) else None
-        out.append(KafkaSourceMessage(key=key, value=value, topic=topic, partition=0,
-                                      offset=offset))
+        out.append(RawMessage(key, value, topic, 0, offset))
     return out
 
 

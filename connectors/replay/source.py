@@ -3,7 +3,7 @@
 Each line is a contract-v1 token event whose ``ts`` counts seconds from the
 start of the recording. The source emits each event when its time comes
 (scaled by ``speed``), with ``ts`` rebased onto the wall clock, wrapped in a
-``KafkaSourceMessage`` exactly as the Kafka source would deliver it, so the
+:class:`~connectors.kafka.RawMessage` exactly as the Kafka source delivers it, so the
 flow cannot tell a replay from live traffic. Lines that are not JSON objects
 are passed through as raw bytes, so they reach the dead-letter path like any
 bad Kafka message.
@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-Message = KafkaSourceMessage[bytes | None, bytes | None]
+from connectors.kafka import RawMessage
+
+Message = RawMessage
 
 
 def _load(path: Path) -> list[tuple[float, bytes, bytes | None]]:
@@ -81,10 +82,7 @@ class _ReplayPartition(StatefulSourcePartition[Message, int]):
         batch: list[Message] = []
         while self._next < len(rows) and self._wall(rows[self._next][0]) <= now:
             offset, raw, key = rows[self._next]
-            batch.append(KafkaSourceMessage(
-                key=key, value=self._rebased(raw, offset), topic=self._topic, partition=0,
-                offset=self._next,
-            ))
+            batch.append(RawMessage(key, self._rebased(raw, offset), self._topic, 0, self._next))
             self._next += 1
         if self._next < len(rows):
             due = self._wall(rows[self._next][0])

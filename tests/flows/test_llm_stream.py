@@ -208,3 +208,19 @@ def test_config_from_env_reaches_the_flow():
     out, _ = run(token_stream("l", span * 10), config=config)
     assert controls(out) == []
     assert any(r["kind"] == "loop" for r in insights(out))
+
+
+def test_keyed_bad_messages_and_key_mismatch_are_dead_lettered_after_the_exchange():
+    from connectors.kafka import RawMessage
+
+    good = token_stream("k1", [" fine"])
+    items = as_messages(good)
+    items.insert(1, RawMessage(b"k1", b"{not json", "midstream.llm.tokens", 0, 50))
+    mismatch = orjson.dumps({**good[1], "stream_id": "other", "seq": 7})
+    items.insert(2, RawMessage(b"k1", mismatch, "midstream.llm.tokens", 0, 51))
+    out, registry = run(items)
+    dead = decoded(out, TOPICS.dlq)
+    assert [(d["reason"], d["offset"], d["key_b64"]) for d in dead] == [
+        ("invalid_json", 50, "azE="), ("key_mismatch", 51, "azE=")]
+    assert "producers must key messages by stream id" in dead[1]["error"]
+    assert [r["kind"] for r in insights(out)] == ["summary"]

@@ -15,8 +15,14 @@ GOOD = {"v": 1, "stream_id": "s", "seq": 3, "ts": 1.5, "kind": "delta", "text": 
 
 def test_valid_event_round_trips_every_field():
     event = events.parse_token_event(orjson.dumps(GOOD))
-    assert event == events.TokenEvent("s", 3, 1.5, "delta", "hé", "assistant", "m", "p", -0.2,
-                                      {"a": 1})
+    assert event == events.TokenEvent(v=1, stream_id="s", seq=3, ts=1.5, kind="delta",
+                                      text="hé", role="assistant", model="m", provider="p",
+                                      logprob=-0.2, meta={"a": 1})
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility():
+    event = events.parse_token_event(orjson.dumps({**GOOD, "new_field": [1, 2]}))
+    assert isinstance(event, events.TokenEvent)
 
 
 @pytest.mark.parametrize(
@@ -25,24 +31,27 @@ def test_valid_event_round_trips_every_field():
         (b"{not json", "invalid_json", "not valid UTF-8 JSON"),
         (b"\x00\xff\xfe garbage", "invalid_json", "not valid"),
         (b"[1,2]", "schema", "expected a JSON object"),
+        (b"", "invalid_json", "not valid"),
         (None, "empty", "no value"),
         (orjson.dumps({**GOOD, "v": 2}), "unsupported_version", "version 2"),
-        (orjson.dumps({**GOOD, "v": "1"}), "schema", "field 'v'"),
-        (orjson.dumps({k: v for k, v in GOOD.items() if k != "v"}), "schema", "field 'v'"),
-        (orjson.dumps({k: v for k, v in GOOD.items() if k != "stream_id"}), "schema", "stream_id"),
-        (orjson.dumps({**GOOD, "stream_id": ""}), "schema", "stream_id"),
-        (orjson.dumps({**GOOD, "stream_id": "x" * 300}), "schema", "longer than"),
-        (orjson.dumps({**GOOD, "seq": -1}), "schema", "seq"),
-        (orjson.dumps({**GOOD, "seq": 1.5}), "schema", "seq"),
-        (orjson.dumps({**GOOD, "seq": True}), "schema", "seq"),
-        (orjson.dumps({**GOOD, "ts": "now"}), "schema", "ts"),
-        (orjson.dumps({**GOOD, "kind": "middle"}), "schema", "kind"),
-        (orjson.dumps({k: v for k, v in GOOD.items() if k != "text"}), "schema", "needs a 'text'"),
-        (orjson.dumps({**GOOD, "text": 5}), "schema", "text"),
-        (orjson.dumps({**GOOD, "model": 5}), "schema", "model"),
-        (orjson.dumps({**GOOD, "logprob": "x"}), "schema", "logprob"),
-        (orjson.dumps({**GOOD, "meta": [1]}), "schema", "meta"),
-        (b'{"v":1,"stream_id":"s","seq":0,"ts":1e999,"kind":"start"}', "invalid_json", ""),
+        (orjson.dumps({**GOOD, "v": "1"}), "schema", "$.v"),
+        (orjson.dumps({k: v for k, v in GOOD.items() if k != "v"}), "schema", "field `v`"),
+        (orjson.dumps({k: v for k, v in GOOD.items() if k != "stream_id"}), "schema",
+         "field `stream_id`"),
+        (orjson.dumps({**GOOD, "stream_id": ""}), "schema", "$.stream_id"),
+        (orjson.dumps({**GOOD, "stream_id": "x" * 300}), "schema", "length <= 256"),
+        (orjson.dumps({**GOOD, "seq": -1}), "schema", "$.seq"),
+        (orjson.dumps({**GOOD, "seq": 1.5}), "schema", "$.seq"),
+        (orjson.dumps({**GOOD, "seq": True}), "schema", "$.seq"),
+        (orjson.dumps({**GOOD, "ts": "now"}), "schema", "$.ts"),
+        (orjson.dumps({**GOOD, "kind": "middle"}), "schema", "$.kind"),
+        (orjson.dumps({k: v for k, v in GOOD.items() if k != "text"}), "schema", "needs a string"),
+        (orjson.dumps({**GOOD, "text": 5}), "schema", "$.text"),
+        (orjson.dumps({**GOOD, "model": 5}), "schema", "$.model"),
+        (orjson.dumps({**GOOD, "logprob": "x"}), "schema", "$.logprob"),
+        (orjson.dumps({**GOOD, "meta": [1]}), "schema", "$.meta"),
+        (b'{"v":1,"stream_id":"s","seq":0,"ts":1e999,"kind":"start"}', "schema", "$.ts"),
+        (b'{"v":1,"stream_id":"s","seq":0,"ts":NaN,"kind":"start"}', "invalid_json", ""),
     ],
 )
 def test_invalid_events_are_explained(payload, reason, fragment):
@@ -61,7 +70,7 @@ def test_oversize_is_rejected_before_parsing():
 
 def test_start_and_end_need_no_text():
     event = events.parse_token_event(b'{"v":1,"stream_id":"s","seq":0,"ts":1,"kind":"end"}')
-    assert isinstance(event, events.TokenEvent) and event.text == ""
+    assert isinstance(event, events.TokenEvent) and event.text is None
 
 
 def test_feedback_validation():

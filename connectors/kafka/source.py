@@ -1,0 +1,144 @@
+"""A resumable Kafka source that hands the flow lightweight raw messages.
+
+Why not ``bytewax.connectors.kafka.KafkaSource``: it wraps every message in a
+frozen dataclass of eight fields, which costs about 2 µs a message in Python,
+a tenth of our per-event budget. This source yields a :class:`RawMessage`
+``NamedTuple`` instead, and is otherwise the same design: one Bytewax
+partition per Kafka partition, assigned (not group-subscribed), the next
+offset as the resume state, so recovery snapshots carry the position and
+nothing is committed to Kafka. Consumer errors become messages with
+``error`` set, so the flow can dead-letter them instead of crashing.
+
+Consumer lag is exported on Bytewax's own gauge, ``bytewax_kafka_consumer_lag``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import KafkaError as ConsumerError
+from confluent_kafka.admin import AdminClient
+
+
+class RawMessage(NamedTuple):
+    """One message as read from Kafka; ``error`` is set when the consumer reported one.
+
+    >>> RawMessage(b"k", b"{}", "t", 0, 7).offset
+    7
+    """
+
+    key: bytes | None
+    value: bytes | None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    error: str | None = None
+
+
+class _TopicPartitionReader(StatefulSourcePartition[RawMessage, int]):
+    def __init__(self, step_id: str, config: dict[str, object], topic: str, partition: int,
+                 starting_offset: int, resume_state: int | None, batch_size: int) -> None:
+        self._offset = starting_offset if resume_state is None else resume_state
+        self._topic = topic
+        self._partition = partition
+        self._batch_size = batch_size
+        self._eof = False
+        self._lag = BYTEWAX_CONSUMER_LAG_GAUGE.labels(step_id=step_id, topic=topic,
+                                                       partition=partition)
+        consumer = Consumer({**config, "stats_cb": self._on_stats})
+        consumer.assign([TopicPartition(topic, partition, self._offset)])
+        self._consumer = consumer
+
+    def _on_stats(self, stats_json: str) -> None:
+        stats = json.loads(stats_json)["topics"][self._topic]["partitions"][str(self._partition)]
+        if self._offset >= 0:
+            self._lag.set(stats["ls_offset"] - self._offset)
+
+    def next_batch(self) -> list[RawMessage]:
+        if self._eof:
+            raise StopIteration()
+        messages = self._consumer.consume(self._batch_size, 0.001)
+        batch: list[RawMessage] = []
+        append = batch.append
+        topic, partition = self._topic, self._partition
+        for m in messages:
+            error = m.error()
+            if error is None:
+                append(RawMessage(m.key(), m.value(), topic, partition, m.offset()))
+                continue
+            if error.code() == ConsumerError._PARTITION_EOF:
+                self._eof = True  # emit this batch; end on the next call
+                break
+            append(RawMessage(m.key(), m.value(), topic, partition, m.offset(), str(error)))
+        if batch:
+            last = batch[-1].offset
+            if last is not None and last >= 0:
+                self._offset = last + 1
+        return batch
+
+    def snapshot(self) -> int:
+        return self._offset
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class TokenTopicSource(FixedPartitionedSource[RawMessage, int]):
+    """Every partition of the given topics, read from ``starting_offset`` or the resume point.
+
+    Parameters
+    ----------
+    brokers
+        Bootstrap servers.
+    topics
+        Topics to read.
+    tail
+        Keep waiting for new messages (``True``), or end at the partitions'
+        ends as they are when reached (``False``, for backfills and tests).
+    starting_offset
+        ``OFFSET_BEGINNING`` (-2) or ``OFFSET_END`` (-1), when there is no resume state.
+    batch_size
+        Most messages handed to the flow per call; large batches are what
+        make Bytewax fast.
+    config
+        Extra librdkafka consumer settings (security settings and the like).
+    """
+
+    def __init__(self, brokers: Iterable[str], topics: Iterable[str], *, tail: bool = True,
+                 starting_offset: int = OFFSET_BEGINNING, batch_size: int = 1000,
+                 config: Mapping[str, str] | None = None) -> None:
+        self.brokers = list(brokers)
+        self.topics = list(topics)
+        self.tail = tail
+        self.starting_offset = starting_offset
+        self.batch_size = batch_size
+        self.config = dict(config or {})
+
+    def list_parts(self) -> list[str]:
+        admin = AdminClient({"bootstrap.servers": ",".join(self.brokers), **self.config})
+        parts = []
+        for topic in self.topics:
+            metadata = admin.list_topics(topic, timeout=30).topics[topic]
+            if metadata.error is not None:
+                raise RuntimeError(f"cannot read Kafka topic {topic!r}: {metadata.error.str()}")
+            parts += [f"{index}-{topic}" for index in sorted(metadata.partitions)]
+        return parts
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: int | None) -> _TopicPartitionReader:
+        index, topic = for_part.split("-", 1)
+        config: dict[str, object] = {
+            "bootstrap.servers": ",".join(self.brokers),
+            "group.id": "midstream-unused",  # positions live in recovery snapshots
+            "enable.auto.commit": False,
+            "enable.partition.eof": not self.tail,
+            "statistics.interval.ms": 1000,
+            **self.config,
+        }
+        return _TopicPartitionReader(step_id, config, topic, int(index), self.starting_offset,
+                                     resume_state, self.batch_size)
