@@ -2,8 +2,9 @@
 
 Examples
 --------
->>> main(["--version"])  # doctest: +SKIP
-midstream 0.1.0
+>>> args = _parser().parse_args(["demo", "--speed", "2"])
+>>> args.command, args.speed, args.metrics_port
+('demo', 2.0, 9464)
 """
 
 from __future__ import annotations

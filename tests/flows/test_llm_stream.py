@@ -218,7 +218,7 @@ def test_keyed_bad_messages_and_key_mismatch_are_dead_lettered_after_the_exchang
     items.insert(1, RawMessage(b"k1", b"{not json", "midstream.llm.tokens", 0, 50))
     mismatch = orjson.dumps({**good[1], "stream_id": "other", "seq": 7})
     items.insert(2, RawMessage(b"k1", mismatch, "midstream.llm.tokens", 0, 51))
-    out, registry = run(items)
+    out, _ = run(items)
     dead = decoded(out, TOPICS.dlq)
     assert [(d["reason"], d["offset"], d["key_b64"]) for d in dead] == [
         ("invalid_json", 50, "azE="), ("key_mismatch", 51, "azE=")]

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures next to a peer's from the same run."""

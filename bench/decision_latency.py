@@ -1,0 +1,149 @@
+"""Decision latency: from a token event being produced to its control event being consumed.
+
+The job (``flows.llm_stream``, 1 worker) runs tailing the token topic. A
+producer offers a fixed load (default 10,000 events/s) of the benchmark
+workload, stamping each event's ``ts`` with the wall-clock time at which it is
+handed to the Kafka client. Some streams leak PII or loop, so the job emits
+``redact`` and ``stop`` control events whose ``ts`` is the triggering event's;
+a consumer measures receive time minus that ``ts``.
+
+The peer, in the same run, is Kafka itself: a plain consumer of the token
+topic measures produce-to-consume latency of the same events, the floor any
+Kafka-based decision path pays.
+
+    python -m bench.decision_latency --rate 10000 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from bench.common import REPO, broker, fresh_topics, job_env
+from bench.workload import interleaved
+from midstream.config import Topics
+
+
+class LatencyConsumer(threading.Thread):
+    """Reads a topic from the start and records now - record['ts'] for each record."""
+
+    def __init__(self, brokers: str, topic: str, only: str | None = None) -> None:
+        super().__init__(daemon=True)
+        self.brokers, self.topic, self.only = brokers, topic, only
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        consumer = Consumer({"bootstrap.servers": self.brokers, "group.id": f"lat-{time.time()}",
+                             "enable.auto.commit": False, "fetch.wait.max.ms": 5,
+                             "auto.offset.reset": "earliest"})
+        parts = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+        consumer.assign([TopicPartition(self.topic, p, 0) for p in parts])
+        while not self.stop.is_set():
+            for message in consumer.consume(1000, 0.05):
+                now = time.time()
+                if message.error() is not None:
+                    continue
+                value = message.value()
+                if self.only is not None and self.only not in value:
+                    continue
+                self.latencies.append(now - orjson.loads(value)["ts"])
+        consumer.close()
+
+
+def offer_load(brokers: str, topic: str, rate: int, seconds: float) -> int:
+    """Produce the workload at ``rate`` events/s, paced every millisecond."""
+    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 1})
+    workload = interleaved(int(rate * seconds), concurrent=max(100, rate // 20), seed=11)
+    started = time.perf_counter()
+    sent = 0
+    for key, value in workload:
+        due = started + sent / rate
+        while (now := time.perf_counter()) < due:
+            producer.poll(0)
+            time.sleep(min(0.0005, due - now))
+        event = orjson.loads(value)
+        event["ts"] = time.time()
+        producer.produce(topic, orjson.dumps(event), key=key)
+        sent += 1
+        if sent % 100 == 0:
+            producer.poll(0)
+    producer.flush(30)
+    achieved = sent / (time.perf_counter() - started)
+    print(f"offered {sent} events at {achieved:,.0f} events/s (target {rate:,})")
+    return sent
+
+
+def wait_until_ready(brokers: str, topics: Topics) -> None:
+    """Send one stream and wait for its summary: the job is up and caught up."""
+    probe = LatencyConsumer(brokers, topics.insights)
+    probe.start()
+    producer = Producer({"bootstrap.servers": brokers})
+    base = {"v": 1, "stream_id": "warmup", "model": "m", "provider": "p"}
+    for seq, kind in enumerate(["start", "delta", "end"]):
+        producer.produce(topics.tokens, orjson.dumps({**base, "seq": seq, "ts": time.time(),
+                                                      "kind": kind, "text": " hi"}),
+                         key=b"warmup")
+    producer.flush(10)
+    deadline = time.monotonic() + 60
+    while not probe.latencies and time.monotonic() < deadline:
+        time.sleep(0.1)
+    probe.stop.set()
+    if not probe.latencies:
+        raise RuntimeError("the job did not answer the warm-up stream within 60 s")
+
+
+def percentiles(values: list[float]) -> str:
+    ms = np.array(values) * 1000
+    return (f"p50 {np.percentile(ms, 50):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms  "
+            f"max {ms.max():6.1f} ms  (n={len(ms)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--brokers", default=None)
+    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+    with broker(args.brokers) as brokers:
+        topics = fresh_topics(brokers, args.partitions)
+        env = job_env(brokers, topics, MIDSTREAM_STALL_SECONDS="5",
+                      MIDSTREAM_ABANDON_SECONDS="60")
+        job = subprocess.Popen([sys.executable, "-m", "bytewax.run", "flows.llm_stream"],
+                               env=env, cwd=REPO)
+        try:
+            wait_until_ready(brokers, topics)
+            decisions = LatencyConsumer(brokers, topics.control)
+            transport = LatencyConsumer(brokers, topics.tokens, only=b'"delta"')
+            decisions.start()
+            transport.start()
+            offer_load(brokers, topics.tokens, args.rate, args.seconds)
+            time.sleep(3)
+            decisions.stop.set()
+            transport.stop.set()
+            decisions.join()
+            transport.join()
+        finally:
+            job.terminate()
+            job.wait(30)
+        print(f"decision latency (delta produced -> control consumed): "
+              f"{percentiles(decisions.latencies)}")
+        print(f"peer, Kafka alone (delta produced -> delta consumed):  "
+              f"{percentiles(transport.latencies)}")
+        p99 = float(np.percentile(decisions.latencies, 99)) * 1000
+        floor = float(np.percentile(transport.latencies, 99)) * 1000
+        print(f"p99 ratio decision/Kafka-alone: {p99 / floor:.2f}; "
+              f"target p99 <= 25 ms: {'MET' if p99 <= 25 else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()
