@@ -224,3 +224,21 @@ def test_keyed_bad_messages_and_key_mismatch_are_dead_lettered_after_the_exchang
         ("invalid_json", 50, "azE="), ("key_mismatch", 51, "azE=")]
     assert "producers must key messages by stream id" in dead[1]["error"]
     assert [r["kind"] for r in insights(out)] == ["summary"]
+
+
+def test_per_stream_state_stays_bounded_on_a_long_stream():
+    import pickle
+
+    analyzer = StreamAnalyzer.with_defaults()
+    state = analyzer.new_state("long")
+    from midstream.events import TokenEvent
+
+    sizes = []
+    for seq in range(20_000):
+        event = TokenEvent(v=1, stream_id="long", seq=seq, ts=1000 + seq * 0.02, kind="delta",
+                           text=f" word{seq % 997}")
+        analyzer.on_event(state, event, now=0.0)
+        if seq in (5_000, 19_999):
+            sizes.append(len(pickle.dumps(state)))
+    assert sizes[1] < 8_000
+    assert sizes[1] <= sizes[0] * 1.1  # no growth with stream length

@@ -76,7 +76,11 @@ def kafka_brokers() -> Iterator[str]:
     try:
         broker = start_kafka(port=0)
     except StackError as exc:
-        unavailable(f"cannot start a Kafka broker: {exc}")
+        problem = str(exc)  # Reported outside the handler: no "during handling" noise.
+    else:
+        problem = ""
+    if problem:
+        unavailable(f"cannot start a Kafka broker: {problem}")
     try:
         yield broker.brokers
     finally:
@@ -97,7 +101,11 @@ def prometheus_url() -> Iterator[str]:
     try:
         server = start_prometheus(port=0)
     except StackError as exc:
-        unavailable(f"cannot start Prometheus: {exc}")
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        unavailable(f"cannot start Prometheus: {problem}")
     try:
         yield server.url
     finally:
