@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from midstream.stack import StackError, create_topics, query, query_until, render_config
 
 
-def consume(brokers: str, topic: str, count: int, *, timeout: float = 30.0) -> list:
+def consume(brokers: str, topic: str, count: int, *, timeout: float = 30.0) -> list[Message]:
     """Read ``count`` messages from the start of ``topic`` with a fresh consumer group."""
     consumer = Consumer(
         {
@@ -26,7 +26,7 @@ def consume(brokers: str, topic: str, count: int, *, timeout: float = 30.0) -> l
         }
     )
     consumer.subscribe([topic])
-    messages = []
+    messages: list[Message] = []
     deadline = time.monotonic() + timeout
     try:
         while len(messages) < count and time.monotonic() < deadline:

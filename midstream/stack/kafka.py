@@ -1,0 +1,526 @@
+"""Run a real Apache Kafka 4.x broker (KRaft, one combined broker+controller node) for local use.
+
+The broker is assembled from Maven Central jars in ``deploy/kafka/lib/``
+(``deploy/kafka/fetch.sh``) and started with plain ``java``: no Docker, no
+ZooKeeper, no Kafka distribution tarball. It listens on ``127.0.0.1`` only,
+keeps its data in a fresh temporary directory, and is tuned for tests: every
+replication factor is 1, consumer groups join without the initial rebalance
+delay, and topics are never created implicitly.
+
+Examples
+--------
+The configuration is plain text, built in code:
+
+>>> text = server_properties(19092, 19093, Path("/tmp/k/data"))
+>>> "listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093" in text.splitlines()
+True
+>>> len(new_cluster_id())
+22
+
+Starting one needs Java 17+ and the jars (not run here)::
+
+    broker = start_kafka(port=0)            # free ports, waits until it serves metadata
+    create_topics(broker.brokers, ["midstream.llm.tokens"], partitions=4)
+    stop_kafka(broker)
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+
+from midstream.stack.exceptions import StackError
+from midstream.stack.paths import HOST, deploy_dir
+from midstream.stack.process import (
+    ensure_port_free,
+    exit_description,
+    free_port,
+    is_alive,
+    spawn,
+    tail,
+    terminate,
+)
+from midstream.stack.workdir import make_work_dir, remove_work_dir
+
+DEFAULT_PORT = 19092
+"""Client (PLAINTEXT) listener port. The controller listener defaults to the next port."""
+
+MIN_JAVA = 17
+"""Kafka 4.x brokers need Java 17 or newer."""
+
+MESSAGE_MAX_BYTES = 4 * 1024 * 1024
+"""Largest record batch the broker accepts.
+
+Generous on purpose: tests send ~1 MB payloads that the application, not the
+broker, must reject. Note that producers have their own limit
+(librdkafka ``message.max.bytes``, 1,000,000 by default).
+"""
+
+_INTERNAL_TOPIC_PARTITIONS = 4
+
+
+@dataclass(frozen=True)
+class KafkaBroker:
+    """A broker process started by :func:`launch_kafka`.
+
+    Attributes
+    ----------
+    pid
+        Process id of the ``java`` process (also its process-group id).
+    port
+        Client listener port on ``127.0.0.1``.
+    controller_port
+        KRaft controller listener port on ``127.0.0.1``.
+    cluster_id
+        The id the storage was formatted with; readiness checks compare it.
+    work_dir
+        Private directory holding ``server.properties``, ``broker.log`` and
+        the log segments in ``data/``. Removed by :func:`stop_kafka`.
+    """
+
+    pid: int
+    port: int
+    controller_port: int
+    cluster_id: str
+    work_dir: Path
+
+    @property
+    def brokers(self) -> str:
+        """Bootstrap servers string for clients, ``"127.0.0.1:<port>"``."""
+        return f"{HOST}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        """The broker's log (stdout and stderr of the JVM)."""
+        return self.work_dir / "broker.log"
+
+    @property
+    def properties_path(self) -> Path:
+        """The generated ``server.properties``."""
+        return self.work_dir / "server.properties"
+
+    def is_running(self) -> bool:
+        """Tell whether the broker process is still alive (and still this broker)."""
+        return is_alive(self.pid, marker=str(self.work_dir))
+
+
+def new_cluster_id() -> str:
+    """Return a fresh KRaft cluster id: base64url of 16 random bytes, without padding.
+
+    Examples
+    --------
+    >>> cid = new_cluster_id()
+    >>> len(base64.urlsafe_b64decode(cid + "=="))
+    16
+    """
+    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
+
+
+def server_properties(
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    *,
+    message_max_bytes: int = MESSAGE_MAX_BYTES,
+) -> str:
+    """Return the ``server.properties`` text for a single-node KRaft broker.
+
+    Parameters
+    ----------
+    port
+        Client listener port on ``127.0.0.1``.
+    controller_port
+        Controller listener port on ``127.0.0.1``.
+    data_dir
+        The broker's ``log.dirs`` (segments and KRaft metadata).
+    message_max_bytes
+        Largest record batch the broker accepts.
+
+    Examples
+    --------
+    >>> props = server_properties(1, 2, Path("/d")).splitlines()
+    >>> "process.roles=broker,controller" in props, "log.dirs=/d" in props
+    (True, True)
+    """
+    settings: dict[str, object] = {
+        "process.roles": "broker,controller",
+        "node.id": 1,
+        "controller.quorum.voters": f"1@{HOST}:{controller_port}",
+        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": data_dir,
+        # One node: every internal topic must live with a single replica.
+        "default.replication.factor": 1,
+        "min.insync.replicas": 1,
+        "offsets.topic.replication.factor": 1,
+        "transaction.state.log.replication.factor": 1,
+        "transaction.state.log.min.isr": 1,
+        "share.coordinator.state.topic.replication.factor": 1,
+        "share.coordinator.state.topic.min.isr": 1,
+        # Few internal partitions and no join delay make the first group join fast.
+        "offsets.topic.num.partitions": _INTERNAL_TOPIC_PARTITIONS,
+        "transaction.state.log.num.partitions": _INTERNAL_TOPIC_PARTITIONS,
+        "share.coordinator.state.topic.num.partitions": _INTERNAL_TOPIC_PARTITIONS,
+        "group.initial.rebalance.delay.ms": 0,
+        "num.partitions": 1,
+        # Topics exist only when created on purpose; a typo must not create one.
+        "auto.create.topics.enable": "false",
+        "message.max.bytes": message_max_bytes,
+        "replica.fetch.max.bytes": message_max_bytes,
+    }
+    lines = ["# Generated by midstream.stack.kafka; edits are lost on the next start."]
+    lines += [f"{key}={value}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def find_java() -> str:
+    """Return the ``java`` executable to use, checking that it is Java 17 or newer.
+
+    ``$JAVA_HOME/bin/java`` wins over ``java`` on ``PATH``.
+    """
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home, "bin", "java") if java_home else None
+    java = str(candidate) if candidate and candidate.exists() else shutil.which("java")
+    if java is None:
+        raise StackError(
+            f"java not found: the Kafka broker needs Java {MIN_JAVA}+. "
+            "Install it with deploy/setup.sh (openjdk-17-jre-headless) or set JAVA_HOME."
+        )
+    try:
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StackError(f"could not run {java} -version: {exc}") from exc
+    version = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if version is None:
+        raise StackError(f"could not read the Java version from {java} -version:\n{out.stderr}")
+    major = int(version[1])
+    if major == 1 and version[2] is not None:  # "1.8.0_392" style
+        major = int(version[2])
+    if major < MIN_JAVA:
+        raise StackError(
+            f"{java} is Java {major}; the Kafka broker needs Java {MIN_JAVA}+ "
+            "(deploy/setup.sh installs openjdk-17-jre-headless)."
+        )
+    return java
+
+
+def _lib_dir(lib_dir: Path | None) -> Path:
+    lib = lib_dir if lib_dir is not None else deploy_dir() / "kafka" / "lib"
+    if not any(lib.glob("kafka_2.13-*.jar")):
+        raise StackError(
+            f"the Kafka jars are missing from {lib}: run deploy/kafka/fetch.sh "
+            "(needs Maven; deploy/setup.sh does it)."
+        )
+    return lib
+
+
+def _log4j_config(path: Path | None) -> Path:
+    config = path if path is not None else deploy_dir() / "kafka" / "log4j2.properties"
+    if not config.is_file():
+        raise StackError(f"log4j configuration not found: {config}")
+    return config
+
+
+def launch_kafka(
+    port: int = DEFAULT_PORT,
+    controller_port: int | None = None,
+    *,
+    work_dir: Path | None = None,
+    lib_dir: Path | None = None,
+    log4j_config: Path | None = None,
+    heap: str = "512m",
+) -> KafkaBroker:
+    """Format storage and start the broker process, without waiting for it.
+
+    Parameters
+    ----------
+    port
+        Client listener port; ``0`` picks free ports for both listeners.
+    controller_port
+        Controller listener port; ``None`` means ``port + 1`` (or a free port
+        when ``port`` is 0).
+    work_dir
+        Directory for configuration, log and data; a new temporary directory
+        when ``None``.
+    lib_dir
+        Directory of Kafka jars; ``deploy/kafka/lib`` when ``None``.
+    log4j_config
+        Log4j 2 configuration; ``deploy/kafka/log4j2.properties`` when ``None``.
+    heap
+        Maximum JVM heap (``-Xmx``).
+
+    Returns
+    -------
+    KafkaBroker
+        The started broker; call :func:`wait_for_kafka` before using it.
+    """
+    java = find_java()
+    lib = _lib_dir(lib_dir)
+    log4j = _log4j_config(log4j_config)
+    if port == 0:
+        port = free_port()
+        controller_port = free_port() if controller_port in (None, 0) else controller_port
+        while controller_port == port:
+            controller_port = free_port()
+    elif controller_port is None:
+        controller_port = port + 1
+    ensure_port_free(port, "Kafka")
+    ensure_port_free(controller_port, "Kafka controller")
+
+    work = make_work_dir(work_dir, "midstream-kafka-")
+    broker = KafkaBroker(
+        pid=0,  # Set once the process runs.
+        port=port,
+        controller_port=controller_port,
+        cluster_id=new_cluster_id(),
+        work_dir=work,
+    )
+    broker.properties_path.write_text(server_properties(port, controller_port, work / "data"))
+    common = [f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{lib}/*"]
+    try:
+        _format_storage(java, common, broker)
+        pid = spawn(
+            [
+                java,
+                f"-Xmx{heap}",
+                "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20",
+                "-XX:+ExitOnOutOfMemoryError",
+                "-Djava.awt.headless=true",
+                *common,
+                "kafka.Kafka",
+                str(broker.properties_path),
+            ],
+            cwd=work,
+            log_path=broker.log_path,
+        )
+    except BaseException:
+        remove_work_dir(work)
+        raise
+    return replace(broker, pid=pid)
+
+
+def _format_storage(java: str, common: list[str], broker: KafkaBroker) -> None:
+    argv = [
+        java,
+        "-Xmx256m",
+        *common,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        broker.cluster_id,
+        "-c",
+        str(broker.properties_path),
+    ]
+    with open(broker.log_path, "ab") as log:
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=broker.work_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=120,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise StackError("Kafka storage format timed out after 120 s") from exc
+    if done.returncode != 0:
+        raise StackError(
+            f"Kafka storage format failed (exit {done.returncode}):\n{tail(broker.log_path)}"
+        )
+
+
+def _quiet_admin(brokers: str) -> AdminClient:
+    # Connection-refused chatter while the broker boots is expected, not news.
+    config: dict[str, Any] = {
+        "bootstrap.servers": brokers,
+        "log_level": 0,
+        "error_cb": lambda _err: None,
+        "reconnect.backoff.max.ms": 500,
+    }
+    return AdminClient(config)
+
+
+def wait_for_kafka(broker: KafkaBroker, *, timeout: float = 60.0) -> float:
+    """Block until the broker serves metadata for its own cluster.
+
+    A TCP connect is not enough: the port opens before the broker has
+    registered with its controller. This polls ``AdminClient.list_topics``
+    until the cluster lists a broker and reports the expected cluster id.
+
+    Returns
+    -------
+    float
+        Seconds waited.
+
+    Raises
+    ------
+    StackError
+        If the process exits or ``timeout`` passes; the message ends with the
+        tail of the broker log.
+    """
+    start = time.monotonic()
+    admin = _quiet_admin(broker.brokers)
+    while True:
+        if not broker.is_running():
+            raise StackError(
+                f"Kafka exited during startup ({exit_description(broker.pid)}). "
+                f"Last lines of {broker.log_path}:\n{tail(broker.log_path)}"
+            )
+        try:
+            metadata = admin.list_topics(timeout=1.0)
+        except KafkaException:
+            metadata = None
+        if metadata is not None and metadata.brokers and metadata.cluster_id == broker.cluster_id:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise StackError(
+                f"Kafka did not become ready on {broker.brokers} within {timeout:.0f} s. "
+                f"Last lines of {broker.log_path}:\n{tail(broker.log_path)}"
+            )
+        time.sleep(0.2)
+
+
+def stop_kafka(broker: KafkaBroker, *, timeout: float = 30.0, keep_files: bool = False) -> None:
+    """Stop the broker (SIGTERM, then SIGKILL after ``timeout``) and delete its directory.
+
+    Parameters
+    ----------
+    broker
+        The broker to stop. A process that is already gone is fine.
+    timeout
+        Seconds to wait for a clean shutdown before SIGKILL.
+    keep_files
+        Leave ``work_dir`` (log and data) in place, for inspection.
+    """
+    terminate(broker.pid, marker=str(broker.work_dir), timeout=timeout)
+    if not keep_files:
+        remove_work_dir(broker.work_dir)
+
+
+def start_kafka(
+    port: int = DEFAULT_PORT,
+    controller_port: int | None = None,
+    *,
+    work_dir: Path | None = None,
+    lib_dir: Path | None = None,
+    timeout: float = 60.0,
+) -> KafkaBroker:
+    """Start a broker and wait until it is ready; see :func:`launch_kafka` for parameters.
+
+    If it does not become ready, the process is stopped and its directory
+    removed before the :class:`StackError` (with the log tail) propagates.
+    """
+    broker = launch_kafka(port, controller_port, work_dir=work_dir, lib_dir=lib_dir)
+    try:
+        wait_for_kafka(broker, timeout=timeout)
+    except BaseException:
+        stop_kafka(broker, timeout=5.0)
+        raise
+    return broker
+
+
+def create_topics(
+    brokers: str,
+    names: Iterable[str],
+    partitions: int = 1,
+    *,
+    config: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Create topics, and wait until the broker serves every partition of each.
+
+    Idempotent: a topic that already exists is accepted as it is, whatever its
+    partition count.
+
+    Parameters
+    ----------
+    brokers
+        Bootstrap servers, e.g. ``"127.0.0.1:19092"``.
+    names
+        Topic names.
+    partitions
+        Partition count for new topics.
+    config
+        Topic-level settings for new topics, e.g. ``{"retention.ms": "600000"}``.
+    timeout
+        Seconds allowed for creation and for the topics to show up in metadata.
+    """
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return
+    admin = AdminClient({"bootstrap.servers": brokers, "log.connection.close": False})
+    new_topics = [
+        NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {}))
+        for name in wanted
+    ]
+    futures = admin.create_topics(new_topics, operation_timeout=timeout, request_timeout=timeout)
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise StackError(f"could not create topic {name!r}: {error.str()}") from exc
+    _wait_until_served(admin, wanted, timeout)
+
+
+def _wait_until_served(admin: AdminClient, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = _not_served(admin, names)
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise StackError(f"topics not ready after {timeout:.0f} s: {', '.join(missing)}")
+        time.sleep(0.1)
+
+
+def _not_served(admin: AdminClient, names: list[str]) -> list[str]:
+    """Return the topics whose partitions the broker cannot serve yet."""
+    try:
+        topics = admin.list_topics(timeout=5.0).topics
+    except KafkaException:
+        return names
+    missing = [
+        name
+        for name in names
+        if name not in topics
+        or topics[name].error is not None
+        or not topics[name].partitions
+        or any(p.leader < 0 for p in topics[name].partitions.values())
+    ]
+    if missing:
+        return missing
+    # Metadata can name a leader a moment before that broker serves the partition;
+    # a produce in that window fails and, retried, lands out of order. ListOffsets
+    # succeeds only once the partition is really served.
+    requests = {
+        TopicPartition(name, partition): OffsetSpec.latest()
+        for name in names
+        for partition in topics[name].partitions
+    }
+    not_served: set[str] = set()
+    for tp, future in admin.list_offsets(requests, request_timeout=5.0).items():
+        try:
+            future.result()
+        except KafkaException:
+            not_served.add(tp.topic)
+    return sorted(not_served)
