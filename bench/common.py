@@ -6,6 +6,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -90,14 +91,45 @@ def run_to_end(module: str, env: dict[str, str], processes: int = 1) -> tuple[fl
         commands = [command]
     started = time.perf_counter()
     children = [subprocess.Popen(c, env=env, cwd=REPO) for c in commands]
-    peak = 0
+    watchers = [PeakRss(child.pid) for child in children]
     for child in children:
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        peak = max(peak, usage.ru_maxrss)
+        child.wait()
         if child.returncode != 0:
             raise RuntimeError(f"{' '.join(child.args)} exited {child.returncode}")
-    return time.perf_counter() - started, peak
+    elapsed = time.perf_counter() - started
+    return elapsed, max(w.stop() for w in watchers)
+
+
+class PeakRss(threading.Thread):
+    """Polls a process's VmHWM (its peak resident set) until it exits.
+
+    ``wait4``'s ``ru_maxrss`` would not do: a forked child starts with its
+    parent's high-water mark, so a big benchmark process hides the job's own.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.path = f"/proc/{pid}/status"
+        self.interval = interval
+        self.peak_kb = 0
+        self._done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            try:
+                with open(self.path) as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError):
+                return
+            time.sleep(self.interval)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return self.peak_kb
 
 
 def _free_port() -> int:

@@ -21,19 +21,22 @@ Run against Kafka (settings from the environment, see the README)::
 from __future__ import annotations
 
 import functools
+import gc
+import os
 import pickle
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
-from bytewax.outputs import Sink
+from bytewax.outputs import FixedPartitionedSink, Sink
 
-from connectors.kafka import RawMessage, TokenTopicSource
+from connectors.kafka import KafkaOutput, RawMessage, TokenTopicSource
 from flows.stream_analysis import Output, StreamAnalyzer, StreamState
 from midstream import events
 from midstream.config import AnalysisConfig, KafkaSettings, Topics
@@ -109,7 +112,7 @@ def _payload(stream_key: str, message: RawMessage | KafkaSourceMessage[Any, Any]
     return stream_key, value, message.topic, message.partition, message.offset, key
 
 
-class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes]):
+class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
     """Bytewax glue for one stream: parses its messages, feeds events and timers to the analyzer.
 
     The snapshot is the pickled :class:`StreamState`: immutable bytes, as
@@ -117,7 +120,7 @@ class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes]):
     """
 
     def __init__(self, analyzer: StreamAnalyzer, topics: Topics, dead_letters: DeadLetters,
-                 clock: Clock, state: StreamState | None) -> None:
+                 clock: Clock, state: StreamState | None, snapshots: bool = True) -> None:
         # Bytewax does not tell a logic its key; it arrives with the first payload.
         self.stream_id = "" if state is None else state.stream_id
         self.analyzer = analyzer
@@ -125,6 +128,7 @@ class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes]):
         self.dead_letters = dead_letters
         self.clock = clock
         self.state = state
+        self.snapshots = snapshots
         self._max_bytes = analyzer.config.max_event_bytes
 
     def _messages(self, outputs: Iterable[Output]) -> list[OutMessage]:
@@ -155,6 +159,7 @@ class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes]):
             if self.state is None:
                 self.state = analyzer.new_state(self.stream_id)
             outputs.extend(analyzer.on_event(self.state, event, now))
+        analyzer.metrics.events.inc(len(values) - len(dead))
         out = self._messages(outputs) + dead if outputs else dead
         return out, (self.DISCARD if self.state is None else self.RETAIN)
 
@@ -172,7 +177,11 @@ class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes]):
             return None
         return _timer_datetime(round(self.analyzer.next_timer(self.state) + 0.005, 2))
 
-    def snapshot(self) -> bytes:
+    def snapshot(self) -> bytes | None:
+        # Bytewax asks for snapshots at every epoch even without recovery, and pickling every
+        # active stream at once stalls the worker; without recovery nobody reads them.
+        if not self.snapshots:
+            return None
         return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -184,6 +193,7 @@ def build_flow(
     topics: Topics | None = None,
     clock: Clock = time.time,
     flow_id: str = "llm_stream",
+    snapshots: bool = True,
 ) -> Dataflow:
     """Wire the LLM-stream analysis between ``source`` and ``sink``.
 
@@ -193,7 +203,9 @@ def build_flow(
         Yields raw messages whose value is the JSON of a token event (``RawMessage``, or
         Bytewax's ``KafkaSourceMessage`` / ``KafkaError``).
     sink
-        Receives ``KafkaSinkMessage`` for the insights, control and dead-letter topics.
+        Receives ``KafkaSinkMessage`` for the insights, control and dead-letter topics: as
+        ``(stream id, message)`` pairs when it is a ``FixedPartitionedSink`` (such as
+        :class:`connectors.kafka.KafkaOutput`), bare otherwise.
     analyzer
         Shared analysis (config, rules, metrics). Defaults to the environment's
         config and the process-wide metrics.
@@ -201,6 +213,9 @@ def build_flow(
         Output topic names.
     clock
         Processing-time clock (seconds since the epoch) for timers.
+    snapshots
+        Pickle per-stream state when Bytewax snapshots an epoch. Turn off only when the
+        run has no recovery directory, where snapshots are thrown away.
 
     Examples
     --------
@@ -214,9 +229,7 @@ def build_flow(
     ['midstream.dlq']
     """
     topics = topics or Topics.from_env()
-    if analyzer is None:
-        config = AnalysisConfig.from_env()
-        analyzer = StreamAnalyzer(config, load_rules(config.rules_path), default_metrics())
+    analyzer = analyzer or _analyzer_from_env(os.environ)
     dead_letters = DeadLetters(topics, analyzer.metrics, clock)
     router = Router(dead_letters, analyzer.config.max_event_bytes)
 
@@ -225,15 +238,23 @@ def build_flow(
 
     def build_logic(resume: bytes | None) -> StreamLogic:
         state = None if resume is None else pickle.loads(resume)
-        return StreamLogic(analyzer, topics, dead_letters, clock, state)
+        return StreamLogic(analyzer, topics, dead_letters, clock, state, snapshots)
 
     flow = Dataflow(flow_id)
     raw = op.input("tokens_in", flow, source)
     routed = op.branch("route", op.map("key_by_stream", raw, router), is_routed)
     emitted = op.stateful_batch("analyse", routed.trues, build_logic)
-    results = op.key_rm("emit", emitted)
-    op.output("out", op.merge("with_dead_letters", results, routed.falses), sink)
+    dead = op.key_on("dead_letter_key", routed.falses, _dead_letter_key)
+    results = op.merge("with_dead_letters", emitted, dead)
+    if isinstance(sink, FixedPartitionedSink):
+        op.output("out", results, sink)  # keyed: each stream's output keeps its order
+    else:
+        op.output("out", op.key_rm("emit", results), sink)
     return flow
+
+
+def _dead_letter_key(message: OutMessage) -> str:
+    return "dead-letters"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -242,11 +263,38 @@ def _timer_datetime(due: float) -> datetime:
     return datetime.fromtimestamp(due, UTC)
 
 
-def kafka_flow(env: dict[str, str] | None = None) -> Dataflow:
-    """The production flow: Kafka in and out, configured from the environment."""
-    import os
+def _analyzer_from_env(env: Mapping[str, str]) -> StreamAnalyzer:
+    config = AnalysisConfig.from_env(env)
+    return StreamAnalyzer(config, load_rules(config.rules_path), default_metrics())
 
-    env = dict(os.environ) if env is None else env
+
+def recovery_enabled(argv: list[str], env: Mapping[str, str]) -> bool:
+    """Whether this run keeps Bytewax recovery snapshots (``MIDSTREAM_SNAPSHOTS``).
+
+    ``auto`` (the default) means: ``bytewax.run`` was given a recovery
+    directory (``-r``/``--recovery-directory`` or ``BYTEWAX_RECOVERY_DIRECTORY``).
+
+    >>> recovery_enabled(["bytewax.run", "flows.llm_stream", "-r", "/tmp/r"], {})
+    True
+    >>> recovery_enabled(["bytewax.run", "flows.llm_stream"], {"MIDSTREAM_SNAPSHOTS": "auto"})
+    False
+    """
+    setting = env.get("MIDSTREAM_SNAPSHOTS", "auto").lower()
+    if setting in ("on", "true", "1"):
+        return True
+    if setting in ("off", "false", "0"):
+        return False
+    if setting != "auto":
+        raise ValueError("MIDSTREAM_SNAPSHOTS must be 'auto', 'on' or 'off'")
+    return bool(env.get("BYTEWAX_RECOVERY_DIRECTORY")) or any(
+        arg in ("-r", "--recovery-directory") or arg.startswith("--recovery-directory=")
+        for arg in argv
+    )
+
+
+def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
+    """The production flow: Kafka in and out, configured from the environment."""
+    env = os.environ if env is None else env
     kafka = KafkaSettings.from_env(env)
     topics = Topics.from_env(env)
     offsets = {"earliest": -2, "latest": -1}
@@ -258,11 +306,13 @@ def kafka_flow(env: dict[str, str] | None = None) -> Dataflow:
         starting_offset=offsets[kafka.starting_offset], batch_size=kafka.batch_size,
         config=extra,
     )
-    producer_config = {"linger.ms": "2", **extra}
-    sink: KafkaSink = KafkaSink(kafka.brokers, topic=None, add_config=producer_config)
-    config = AnalysisConfig.from_env(env)
-    analyzer = StreamAnalyzer(config, load_rules(config.rules_path), default_metrics())
-    return build_flow(source, sink, analyzer=analyzer, topics=topics)
+    sink = KafkaOutput(kafka.brokers, config=extra)
+    flow = build_flow(source, sink, analyzer=_analyzer_from_env(env), topics=topics,
+                      snapshots=recovery_enabled(sys.argv, env))
+    # Modules, rules and the flow live as long as the process: moving them out of the
+    # collector's generations keeps full collections (and latency spikes) short.
+    gc.freeze()
+    return flow
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,10 @@ first holds: the earliest point at which it is certain.
 Candidate periods come from the last few positions of the current token, and
 a new candidate's run is back-filled from the ring buffer, so runs are exact.
 Work per token is proportional to the number of live candidates, which is
-small in ordinary text. Memory is a fixed ring of token hashes.
+small in ordinary text. Memory is a fixed ring of token hashes plus, per ring
+slot, the position of the previous occurrence of the same token: a chain
+through the ring instead of a list per token, so a stream's state is a few
+flat arrays that the garbage collector never has to walk.
 
 Tokens are compared by a stable 32-bit CRC of their UTF-8 text, so state that
 is pickled by one process and restored by another still compares equal (the
@@ -77,8 +80,9 @@ class RepetitionDetector:
     __slots__ = (
         "_active",
         "_count",
+        "_last",
         "_needed",
-        "_occ",
+        "_prev",
         "_ring",
         "_size",
         "in_loop",
@@ -110,8 +114,9 @@ class RepetitionDetector:
         # The ring holds enough history to back-fill the longest run that matters.
         self._size = max(min_repeats * max_period, min_tokens) + 1
         self._ring = array("I", bytes(4 * self._size))
+        self._prev = array("q", [-1]) * self._size
         self._count = 0
-        self._occ: dict[int, list[int]] = {}
+        self._last: dict[int, int] = {}
         self._active: dict[int, int] = {}
         # Tokens a loop of period p must cover, precomputed: it is looked up per candidate.
         self._needed = [max(min_repeats * p, min_tokens) for p in range(max_period + 1)]
@@ -146,19 +151,20 @@ class RepetitionDetector:
                 active[p] += 1
             else:
                 del active[p]
-        # New candidates: earlier positions of this same token.
-        positions = self._occ.get(h)
-        if positions is None:
-            positions = self._occ[h] = []
+        # New candidates: the last few earlier positions of this same token.
+        prev = self._prev
+        j = self._last.get(h, -1)
+        prev[i % size] = j
+        self._last[h] = i
         max_period = self.max_period
-        for j in positions:
+        for _ in range(self.occurrences):
+            if j < 0 or i - j > max_period:
+                break
             p = i - j
-            if p <= max_period and p not in active:
+            if p not in active:
                 active[p] = self._backfill(i, p)
-        positions.append(i)
-        if len(positions) > self.occurrences:
-            del positions[0]
-        self._forget(i - self.max_period)
+            j = prev[j % size]
+        self._forget(i - max_period)
         loop = self.in_loop
         if loop is not None and loop.period not in active:
             self.in_loop = loop = None
@@ -183,18 +189,13 @@ class RepetitionDetector:
             k -= 1
         return run
 
-    def _forget(self, oldest_useful: int) -> None:
-        """Drop the token that just fell out of candidate range from the occurrence index."""
-        if oldest_useful < 0:
+    def _forget(self, position: int) -> None:
+        """Drop a token from the latest-position index once it falls out of candidate range."""
+        if position < 0:
             return
-        h = self._ring[oldest_useful % self._size]
-        positions = self._occ.get(h)
-        if positions is None:
-            return
-        while positions and positions[0] <= oldest_useful:
-            del positions[0]
-        if not positions:
-            del self._occ[h]
+        h = self._ring[position % self._size]
+        if self._last.get(h) == position:
+            del self._last[h]
 
     @property
     def tokens_seen(self) -> int:

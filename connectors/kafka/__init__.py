@@ -1,5 +1,6 @@
-"""Kafka in and out: a lean partitioned source of raw messages, and the topic admin helpers."""
+"""Kafka in and out: a lean resumable source of raw messages and a non-blocking sink."""
 
+from connectors.kafka.sink import KafkaOutput
 from connectors.kafka.source import RawMessage, TokenTopicSource
 
-__all__ = ["RawMessage", "TokenTopicSource"]
+__all__ = ["KafkaOutput", "RawMessage", "TokenTopicSource"]

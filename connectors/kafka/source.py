@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
@@ -23,6 +24,9 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConsumerError
 from confluent_kafka.admin import AdminClient
+
+IDLE_NAP = timedelta(milliseconds=1)
+"""How long a partition with nothing to read waits before polling again."""
 
 
 class RawMessage(NamedTuple):
@@ -48,6 +52,7 @@ class _TopicPartitionReader(StatefulSourcePartition[RawMessage, int]):
         self._partition = partition
         self._batch_size = batch_size
         self._eof = False
+        self._awake: datetime | None = None
         self._lag = BYTEWAX_CONSUMER_LAG_GAUGE.labels(step_id=step_id, topic=topic,
                                                        partition=partition)
         consumer = Consumer({**config, "stats_cb": self._on_stats})
@@ -62,7 +67,12 @@ class _TopicPartitionReader(StatefulSourcePartition[RawMessage, int]):
     def next_batch(self) -> list[RawMessage]:
         if self._eof:
             raise StopIteration()
-        messages = self._consumer.consume(self._batch_size, 0.001)
+        # Never block: with several partitions per worker, a blocking poll on an idle one
+        # delays all the others. When there is nothing, `next_awake` naps briefly instead.
+        messages = self._consumer.consume(self._batch_size, 0)
+        if not messages:
+            self._awake = datetime.now(UTC) + IDLE_NAP
+            return []
         batch: list[RawMessage] = []
         append = batch.append
         topic, partition = self._topic, self._partition
@@ -80,6 +90,10 @@ class _TopicPartitionReader(StatefulSourcePartition[RawMessage, int]):
             if last is not None and last >= 0:
                 self._offset = last + 1
         return batch
+
+    def next_awake(self) -> datetime | None:
+        awake, self._awake = self._awake, None
+        return awake
 
     def snapshot(self) -> int:
         return self._offset

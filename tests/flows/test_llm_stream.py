@@ -62,6 +62,7 @@ def test_healthy_stream_gets_a_summary_and_no_alarms():
         "gen_ai_client_operation_time_per_output_chunk_seconds_count",
         {"gen_ai_provider_name": "p", "gen_ai_request_model": "m"}) == 7.0
     assert registry.get_sample_value("midstream_streams_open") == 0.0
+    assert registry.get_sample_value("midstream_events_total") == 10.0
 
 
 def test_refusal_split_across_deltas_reports_token_index_and_lead():

@@ -94,7 +94,7 @@ def test_state_is_bounded():
     rng = random.Random(1)
     for _ in range(50_000):
         detector.update(f"t{rng.randrange(10**9)}")
-    assert len(detector._occ) <= 64 + 1
+    assert len(detector._last) <= 64 + 1
     assert len(detector._ring) == max(3 * 64, 24) + 1
 
 
