@@ -129,6 +129,9 @@ class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
         self.clock = clock
         self.state = state
         self.snapshots = snapshots
+        if state is not None and state.counted_open and not state.ended:
+            # Restored from a snapshot: this process's open-streams gauge starts at zero.
+            analyzer.metrics.streams_open.inc()
         self._max_bytes = analyzer.config.max_event_bytes
 
     def _messages(self, outputs: Iterable[Output]) -> list[OutMessage]:
