@@ -11,9 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from bytewax.testing import TestingSink, TestingSource, run_main
 from confluent_kafka import Consumer, Producer, TopicPartition
+from prometheus_client import CollectorRegistry
 
-from midstream.config import Topics
+from flows.llm_stream import build_flow
+from flows.stream_analysis import StreamAnalyzer
+from midstream.config import AnalysisConfig, Topics
+from midstream.metrics import LlmStreamMetrics
+from tests.streams import as_messages
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,3 +124,15 @@ def _at_end(consumer: Consumer, partitions: list[TopicPartition], have: int) -> 
         low, high = consumer.get_watermark_offsets(tp, timeout=5)
         total += high - low
     return have >= total
+
+
+def reference_results(events: list[dict[str, Any]], config: AnalysisConfig | None = None
+                      ) -> dict[str, dict[str, Any]]:
+    """Insights and control events, by id, that the same flow gives under bytewax.testing."""
+    out: list[Any] = []
+    analyzer = StreamAnalyzer.with_defaults(config or AnalysisConfig(),
+                                            LlmStreamMetrics(CollectorRegistry()))
+    run_main(build_flow(TestingSource(as_messages(events), 50), TestingSink(out),
+                        analyzer=analyzer))
+    records = (orjson.loads(m.value) for m in out if m.topic != "midstream.dlq")
+    return {r["id"]: r for r in records}

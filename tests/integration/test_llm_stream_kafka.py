@@ -8,34 +8,19 @@ import subprocess
 import time
 
 import orjson
-from bytewax.testing import TestingSink, TestingSource, run_main
-from prometheus_client import CollectorRegistry
 
-from flows.llm_stream import build_flow
-from flows.stream_analysis import StreamAnalyzer
-from midstream.config import AnalysisConfig
-from midstream.metrics import LlmStreamMetrics
 from midstream.sample_streams import demo_streams
 from tests.integration.jobs import (
     consume_all,
     fresh_topics,
     job_env,
     produce,
+    reference_results,
     run_job,
     start_job,
     stop_job,
 )
-from tests.streams import as_messages, token_stream
-
-
-def in_memory_results(events):
-    """What the same flow produces with bytewax.testing: the reference."""
-    out = []
-    analyzer = StreamAnalyzer.with_defaults(AnalysisConfig(), LlmStreamMetrics(CollectorRegistry()))
-    run_main(build_flow(TestingSource(as_messages(events), 50), TestingSink(out),
-                        analyzer=analyzer))
-    return {orjson.loads(m.value)["id"]: orjson.loads(m.value) for m in out
-            if m.topic != "midstream.dlq"}
+from tests.streams import token_stream
 
 
 def by_id(records):
@@ -49,7 +34,7 @@ def test_job_reads_kafka_and_writes_the_same_insights_and_controls(kafka_brokers
     run_job(job_env(kafka_brokers, topics))
     got = by_id(consume_all(kafka_brokers, topics.insights)
                 + consume_all(kafka_brokers, topics.control))
-    assert got == in_memory_results(events)
+    assert got == reference_results(events)
     assert consume_all(kafka_brokers, topics.dlq) == []
 
 

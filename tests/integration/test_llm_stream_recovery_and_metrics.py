@@ -7,15 +7,9 @@ import subprocess
 import sys
 import time
 
-import orjson
 import pytest
-from bytewax.testing import TestingSink, TestingSource, run_main
-from prometheus_client import CollectorRegistry
 
-from flows.llm_stream import build_flow
-from flows.stream_analysis import StreamAnalyzer
 from midstream.config import AnalysisConfig
-from midstream.metrics import LlmStreamMetrics
 from midstream.sample_streams import demo_streams
 from midstream.stack import query, query_until
 from tests.integration.jobs import (
@@ -24,23 +18,14 @@ from tests.integration.jobs import (
     fresh_topics,
     job_env,
     produce,
+    reference_results,
     run_job,
     start_job,
     stop_job,
 )
-from tests.streams import as_messages
 
 # Timers far beyond the test's length: the restart must not look like a stall.
 QUIET_TIMERS = {"MIDSTREAM_STALL_SECONDS": "1000", "MIDSTREAM_ABANDON_SECONDS": "1000"}
-
-
-def reference(events):
-    config = AnalysisConfig(stall_seconds=1000, abandon_seconds=1000)
-    out = []
-    analyzer = StreamAnalyzer.with_defaults(config, LlmStreamMetrics(CollectorRegistry()))
-    run_main(build_flow(TestingSource(as_messages(events), 50), TestingSink(out),
-                        analyzer=analyzer))
-    return {orjson.loads(m.value)["id"]: orjson.loads(m.value) for m in out}
 
 
 def test_a_crashed_job_resumes_from_its_recovery_snapshots(kafka_brokers, make_topics, tmp_path):
@@ -70,7 +55,8 @@ def test_a_crashed_job_resumes_from_its_recovery_snapshots(kafka_brokers, make_t
     run_job({**env, "MIDSTREAM_STARTING_OFFSET": "latest"}, *args)
     records = consume_all(kafka_brokers, topics.insights) + consume_all(kafka_brokers,
                                                                         topics.control)
-    expected = reference(events)
+    expected = reference_results(
+        events, AnalysisConfig(stall_seconds=1000, abandon_seconds=1000))
     # At-least-once output: repeats are allowed, but each id carries the same record.
     assert {r["id"] for r in records} == set(expected)
     for record in records:
