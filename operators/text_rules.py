@@ -55,6 +55,8 @@ def fold(text: str) -> str:
     True
     """
     lowered = text.lower()
+    if lowered.isascii():
+        return lowered  # the common case: no typographic quotes, no length-changing letters
     if len(lowered) != len(text):
         lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
     return lowered.translate(_QUOTE_FOLD)

@@ -54,8 +54,7 @@ def detector_reports(detector: RepetitionDetector, tokens: list[str]) -> list[tu
     min_tokens=st.integers(2, 16),
 )
 def test_matches_the_definition_exactly(tokens, max_period, min_repeats, min_tokens):
-    # With occurrences >= max_period every candidate is tracked, so the result is exact.
-    detector = RepetitionDetector(max_period, min_repeats, min_tokens, occurrences=max_period)
+    detector = RepetitionDetector(max_period, min_repeats, min_tokens)
     assert detector_reports(detector, tokens) == brute_force_reports(
         tokens, max_period, min_repeats, min_tokens
     )
@@ -74,9 +73,8 @@ def test_loop_in_realistic_text_is_found_at_the_earliest_certain_token():
 
 
 def test_frequent_tokens_inside_the_period_do_not_hide_the_loop():
-    # " the" occurs 9 times per period, more than `occurrences` keeps; the loop is still found.
     span = [" the"] * 9 + [" end", "."]
-    detector = RepetitionDetector(max_period=64, min_repeats=3, min_tokens=24, occurrences=8)
+    detector = RepetitionDetector(max_period=64, min_repeats=3, min_tokens=24)
     reports = detector_reports(detector, span * 5)
     assert reports and reports[0][1] in (1, 11)
     assert any(p == 11 for _, p in reports)
@@ -94,8 +92,7 @@ def test_state_is_bounded():
     rng = random.Random(1)
     for _ in range(50_000):
         detector.update(f"t{rng.randrange(10**9)}")
-    assert len(detector._last) <= 64 + 1
-    assert len(detector._ring) == max(3 * 64, 24) + 1
+    assert detector._ring.shape == detector._runs.shape == (65,)
 
 
 def test_pickle_round_trip_resumes_mid_loop():
