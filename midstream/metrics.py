@@ -39,6 +39,8 @@ INSIGHTS = "midstream_insights"
 CONTROL_EVENTS = "midstream_control_events"
 DETECTION_LEAD = "midstream_detection_lead_tokens"
 SEQUENCE_ANOMALIES = "midstream_sequence_anomalies"
+OUTPUT_ERRORS = "midstream_output_errors"
+"""Registered by :mod:`connectors.kafka.sink`, once per process, in the default registry."""
 
 # OpenTelemetry's recommended boundaries for the GenAI latency histograms.
 LATENCY_BUCKETS = (

@@ -27,11 +27,11 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter
 
+from midstream import metrics
+
 log = logging.getLogger(__name__)
 
-OUTPUT_ERRORS = Counter(
-    "midstream_output_errors", "Output messages Kafka did not accept.", ("topic",)
-)
+OUTPUT_ERRORS = Counter(metrics.OUTPUT_ERRORS, "Output messages Kafka did not accept.", ("topic",))
 
 Item = KafkaSinkMessage[bytes | None, bytes]
 
