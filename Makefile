@@ -6,7 +6,7 @@
 #   make stack-down  stop them and delete their data
 #   make test        setup, stack up, pytest, stack down (always), keeping pytest's exit code
 #                    (extra pytest options: make test PYTEST_ARGS='-k kafka -x')
-#   make lint        ruff check .
+#   make lint        ruff check . and mypy
 
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
@@ -47,3 +47,4 @@ test: setup
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy

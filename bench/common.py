@@ -92,10 +92,9 @@ def run_to_end(module: str, env: dict[str, str], processes: int = 1) -> tuple[fl
     started = time.perf_counter()
     children = [subprocess.Popen(c, env=env, cwd=REPO) for c in commands]
     watchers = [PeakRss(child.pid) for child in children]
-    for child in children:
-        child.wait()
-        if child.returncode != 0:
-            raise RuntimeError(f"{' '.join(child.args)} exited {child.returncode}")
+    for command, child in zip(commands, children, strict=True):
+        if child.wait() != 0:
+            raise RuntimeError(f"{' '.join(command)} exited {child.returncode}")
     elapsed = time.perf_counter() - started
     return elapsed, max(w.stop() for w in watchers)
 

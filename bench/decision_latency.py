@@ -71,7 +71,9 @@ def _consume(brokers: str, topic: str, only: bytes | None, stop: Any, ready: Any
         for message in consumer.consume(500, 0.001):
             now = time.time()
             value = message.value()
-            if message.error() is not None or (only is not None and only not in value):
+            if message.error() is not None or value is None:
+                continue
+            if only is not None and only not in value:
                 continue
             latencies.append(now - orjson.loads(value)["ts"])
     consumer.close()

@@ -43,13 +43,17 @@ class _Count(op.StatefulBatchLogic[Any, Any, int]):
         return self.count
 
 
+def _parse(message: Any) -> Any:
+    return orjson.loads(message.value)
+
+
 def peer_flow() -> Dataflow:
     kafka = KafkaSettings.from_env(os.environ)
     topics = Topics.from_env(os.environ)
     flow = Dataflow("peer")
     raw = op.input("in", flow, KafkaSource(kafka.brokers, [topics.tokens], tail=kafka.tail,
                                            batch_size=kafka.batch_size))
-    parsed = op.map("parse", raw, lambda m: orjson.loads(m.value))
+    parsed = op.map("parse", raw, _parse)
     keyed = op.key_on("key", parsed, lambda e: e["stream_id"])
     counted = op.stateful_batch("count", keyed, _Count)
     op.output("out", counted, DiscardSink())

@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
@@ -189,8 +189,8 @@ class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
 
 
 def build_flow(
-    source: Source[InMessage],
-    sink: Sink[OutMessage],
+    source: Source[Any],
+    sink: Sink[Any],
     *,
     analyzer: StreamAnalyzer | None = None,
     topics: Topics | None = None,
@@ -236,7 +236,7 @@ def build_flow(
     dead_letters = DeadLetters(topics, analyzer.metrics, clock)
     router = Router(dead_letters, analyzer.config.max_event_bytes)
 
-    def is_routed(item: tuple[str, Payload] | OutMessage) -> bool:
+    def is_routed(item: tuple[str, Payload] | OutMessage) -> TypeGuard[tuple[str, Payload]]:
         return isinstance(item, tuple)
 
     def build_logic(resume: bytes | None) -> StreamLogic:
@@ -248,7 +248,7 @@ def build_flow(
     routed = op.branch("route", op.map("key_by_stream", raw, router), is_routed)
     emitted = op.stateful_batch("analyse", routed.trues, build_logic)
     dead = op.key_on("dead_letter_key", routed.falses, _dead_letter_key)
-    results = op.merge("with_dead_letters", emitted, dead)
+    results: op.Stream[tuple[str, OutMessage]] = op.merge("with_dead_letters", emitted, dead)
     if isinstance(sink, FixedPartitionedSink):
         op.output("out", results, sink)  # keyed: each stream's output keeps its order
     else:
@@ -256,7 +256,7 @@ def build_flow(
     return flow
 
 
-def _dead_letter_key(message: OutMessage) -> str:
+def _dead_letter_key(message: object) -> str:
     return "dead-letters"
 
 

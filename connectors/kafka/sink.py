@@ -62,6 +62,8 @@ class _ProducerPartition(StatefulSinkPartition[Item, None]):
     def write_batch(self, values: list[Item]) -> None:
         producer = self._producer
         for message in values:
+            if message.topic is None:
+                raise ValueError("KafkaOutput needs every message to name its topic")
             while True:
                 try:
                     producer.produce(message.topic, message.value, message.key,
