@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -27,9 +28,16 @@ from connectors.kafka import RawMessage
 Message = RawMessage
 
 
-def _load(path: Path) -> list[tuple[float, bytes, bytes | None]]:
-    """(offset seconds, payload, key) per non-blank line, sorted by offset."""
-    rows: list[tuple[float, bytes, bytes | None]] = []
+Row = tuple[float, bytes, bytes | None, dict[str, Any] | None]
+
+
+def _load(path: Path) -> list[Row]:
+    """(offset seconds, raw line, key, event or None) per non-blank line, sorted by offset.
+
+    The event is kept decoded so that replaying only re-stamps ``ts``; lines
+    that are not events are replayed as they are.
+    """
+    rows: list[Row] = []
     last = 0.0
     with path.open("rb") as lines:
         for line in lines:
@@ -44,9 +52,9 @@ def _load(path: Path) -> list[tuple[float, bytes, bytes | None]]:
                 last = float(event["ts"])
                 stream_id = event.get("stream_id")
                 key = stream_id.encode() if isinstance(stream_id, str) else None
-                rows.append((last, raw, key))
+                rows.append((last, raw, key, event))
             else:
-                rows.append((last, raw, None))
+                rows.append((last, raw, None, None))
     rows.sort(key=lambda row: row[0])
     return rows
 
@@ -81,8 +89,10 @@ class _ReplayPartition(StatefulSourcePartition[Message, int]):
             return []
         batch: list[Message] = []
         while self._next < len(rows) and self._wall(rows[self._next][0]) <= now:
-            offset, raw, key = rows[self._next]
-            batch.append(RawMessage(key, self._rebased(raw, offset), self._topic, 0, self._next))
+            offset, raw, key, event = rows[self._next]
+            if event is not None:
+                raw = orjson.dumps({**event, "ts": round(self._wall(offset), 6)})
+            batch.append(RawMessage(key, raw, self._topic, 0, self._next))
             self._next += 1
         if self._next < len(rows):
             due = self._wall(rows[self._next][0])
@@ -90,16 +100,6 @@ class _ReplayPartition(StatefulSourcePartition[Message, int]):
         if batch and self._on_emit is not None:
             self._on_emit(self._next, len(rows))
         return batch
-
-    def _rebased(self, raw: bytes, offset: float) -> bytes:
-        try:
-            event = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return raw
-        if not isinstance(event, dict) or not isinstance(event.get("ts"), (int, float)):
-            return raw
-        event["ts"] = round(self._wall(offset), 6)
-        return orjson.dumps(event)
 
     def next_awake(self) -> datetime | None:
         awake, self._awake = self._awake, None
