@@ -67,14 +67,8 @@ def produce_all(brokers: str, topic: str, messages: Iterable[tuple[bytes, bytes]
 
 def job_env(brokers: str, topics: Topics, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIDSTREAM_")}
-    env.update({
-        "MIDSTREAM_BROKERS": brokers, "MIDSTREAM_TOPIC_TOKENS": topics.tokens,
-        "MIDSTREAM_TOPIC_INSIGHTS": topics.insights, "MIDSTREAM_TOPIC_CONTROL": topics.control,
-        "MIDSTREAM_TOPIC_FEEDBACK": topics.feedback, "MIDSTREAM_TOPIC_DLQ": topics.dlq,
-        "PYTHONPATH": str(REPO),
-    })
-    env.update(extra)
-    return env
+    return {**env, **topics.to_env(), "MIDSTREAM_BROKERS": brokers, "PYTHONPATH": str(REPO),
+            **extra}
 
 
 def run_to_end(module: str, env: dict[str, str], processes: int = 1) -> tuple[float, int]:

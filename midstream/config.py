@@ -42,6 +42,14 @@ class Topics:
         }
         return cls(**overrides)
 
+    def to_env(self) -> dict[str, str]:
+        """The ``MIDSTREAM_TOPIC_<NAME>`` variables that :meth:`from_env` reads back.
+
+        >>> Topics.from_env(Topics(dlq="dead").to_env()).dlq
+        'dead'
+        """
+        return {f"MIDSTREAM_TOPIC_{f.name.upper()}": getattr(self, f.name) for f in fields(self)}
+
     def all(self) -> list[str]:
         """Every topic name, for creating them."""
         return [getattr(self, f.name) for f in fields(self)]

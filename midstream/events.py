@@ -34,9 +34,6 @@ MAX_STREAM_ID_CHARS = 256
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 DEFAULT_DLQ_PAYLOAD_BYTES = 256 * 1024
 
-CONTROL_ACTIONS: frozenset[str] = frozenset(("stop", "redact", "flag"))
-SEVERITIES: frozenset[str] = frozenset(("info", "warning", "critical"))
-
 
 class TokenEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One event of an LLM token stream (topic ``midstream.llm.tokens``).

@@ -34,17 +34,8 @@ def fresh_topics(make_topics: Any, partitions: int = 2) -> Topics:
 def job_env(brokers: str, topics: Topics, **extra: str) -> dict[str, str]:
     """Environment for a job reading and writing ``topics``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIDSTREAM_")}
-    env.update({
-        "MIDSTREAM_BROKERS": brokers,
-        "MIDSTREAM_TOPIC_TOKENS": topics.tokens,
-        "MIDSTREAM_TOPIC_INSIGHTS": topics.insights,
-        "MIDSTREAM_TOPIC_CONTROL": topics.control,
-        "MIDSTREAM_TOPIC_FEEDBACK": topics.feedback,
-        "MIDSTREAM_TOPIC_DLQ": topics.dlq,
-        "PYTHONPATH": str(REPO),
-    })
-    env.update(extra)
-    return env
+    return {**env, **topics.to_env(), "MIDSTREAM_BROKERS": brokers, "PYTHONPATH": str(REPO),
+            **extra}
 
 
 def job_command(*bytewax_args: str) -> list[str]:
