@@ -69,8 +69,8 @@ fi
 stamp=.venv/.midstream-installed
 wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$wanted" ]]; then
-  say "installing the project into .venv (pip install -e '.[test]')"
-  .venv/bin/python -m pip install -q -e '.[test]'
+  say "installing the project into .venv (pip install -e '.[test,bench]')"
+  .venv/bin/python -m pip install -q -e '.[test,bench]'
   echo "$wanted" >"$stamp"
 else
   say ".venv up to date"
