@@ -1,0 +1,331 @@
+"""Numba kernels behind operators.dtw and operators.spring: module-level, so the classes pickle.
+
+Every cost here is the squared difference of two samples and every accumulated
+distance is a sum of such costs; the public modules take the square root.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+INF = np.inf
+
+
+@numba.njit(cache=True)
+def dtw_squared(a: np.ndarray, b: np.ndarray, radius: int, limit: float,
+                cb: np.ndarray) -> float:
+    """Squared DTW of ``a`` and ``b`` inside the band ``|i - j| <= radius``, or inf.
+
+    Returns inf as soon as every cell of a row of ``a`` exceeds ``limit`` (early
+    abandoning, Rakthanmanon et al. 2012). When ``cb`` is not empty, ``cb[k]``
+    is a lower bound on the cost still to come from columns ``k..`` of ``b``
+    (a cumulative LB_Keogh), which tightens the abandoning test.
+    """
+    n = a.shape[0]
+    m = b.shape[0]
+    prev = np.empty(m + 1)
+    cur = np.empty(m + 1)
+    prev[0] = 0.0
+    for j in range(1, min(m, radius + 1) + 2):
+        if j <= m:
+            prev[j] = INF
+    use_cb = cb.shape[0] > 0
+    for i in range(1, n + 1):
+        lo = max(1, i - radius)
+        hi = min(m, i + radius)
+        if lo > hi:
+            return INF
+        cur[lo - 1] = INF
+        row_min = INF
+        ai = a[i - 1]
+        for j in range(lo, hi + 1):
+            best = prev[j - 1]
+            if prev[j] < best:
+                best = prev[j]
+            if cur[j - 1] < best:
+                best = cur[j - 1]
+            diff = ai - b[j - 1]
+            value = best + diff * diff
+            cur[j] = value
+            if value < row_min:
+                row_min = value
+        if hi < m:
+            cur[hi + 1] = INF
+        if use_cb and hi < m:
+            row_min += cb[hi]
+        if row_min > limit:
+            return INF
+        prev, cur = cur, prev
+    return float(prev[m])
+
+
+@numba.njit(cache=True)
+def envelope(x: np.ndarray, radius: int, upper: np.ndarray, lower: np.ndarray) -> None:
+    """Running max and min of ``x`` over ``[k - radius, k + radius]`` into ``upper``/``lower``.
+
+    Lemire's streaming min/max (2006): two monotone deques, O(len(x)).
+    """
+    n = x.shape[0]
+    maxq = np.empty(n, dtype=np.int64)
+    minq = np.empty(n, dtype=np.int64)
+    max_head = 0
+    max_tail = 0
+    min_head = 0
+    min_tail = 0
+    for k in range(n + radius):
+        if k < n:
+            v = x[k]
+            while max_tail > max_head and x[maxq[max_tail - 1]] <= v:
+                max_tail -= 1
+            maxq[max_tail] = k
+            max_tail += 1
+            while min_tail > min_head and x[minq[min_tail - 1]] >= v:
+                min_tail -= 1
+            minq[min_tail] = k
+            min_tail += 1
+        centre = k - radius
+        if centre >= 0:
+            while maxq[max_head] < centre - radius:
+                max_head += 1
+            while minq[min_head] < centre - radius:
+                min_head += 1
+            upper[centre] = x[maxq[max_head]]
+            lower[centre] = x[minq[min_head]]
+
+
+@numba.njit(cache=True)
+def lb_kim_squared(q: np.ndarray, c: np.ndarray, start: int, mean: float, inv_std: float,
+                   limit: float) -> float:
+    """LB_KimFL of the UCR suite: first and last one to three points of ``q`` and the candidate.
+
+    The candidate is ``(c[start:start + len(q)] - mean) * inv_std``. Stops adding
+    terms once the bound exceeds ``limit``. For queries shorter than 6 points the
+    front and back cells could coincide, so only the two corner cells count.
+    """
+    m = q.shape[0]
+    x0 = (c[start] - mean) * inv_std
+    y0 = (c[start + m - 1] - mean) * inv_std
+    d = x0 - q[0]
+    lb = d * d
+    if m == 1:
+        return lb
+    d = y0 - q[m - 1]
+    lb += d * d
+    if lb > limit or m < 6:
+        return lb
+    x1 = (c[start + 1] - mean) * inv_std
+    lb += min((x1 - q[0]) ** 2, (x0 - q[1]) ** 2, (x1 - q[1]) ** 2)
+    if lb > limit:
+        return lb
+    y1 = (c[start + m - 2] - mean) * inv_std
+    lb += min((y1 - q[m - 1]) ** 2, (y0 - q[m - 2]) ** 2, (y1 - q[m - 2]) ** 2)
+    if lb > limit:
+        return lb
+    x2 = (c[start + 2] - mean) * inv_std
+    lb += min((x0 - q[2]) ** 2, (x1 - q[2]) ** 2, (x2 - q[2]) ** 2,
+              (x2 - q[1]) ** 2, (x2 - q[0]) ** 2)
+    if lb > limit:
+        return lb
+    y2 = (c[start + m - 3] - mean) * inv_std
+    lb += min((y0 - q[m - 3]) ** 2, (y1 - q[m - 3]) ** 2, (y2 - q[m - 3]) ** 2,
+              (y2 - q[m - 2]) ** 2, (y2 - q[m - 1]) ** 2)
+    return lb
+
+
+@numba.njit(cache=True)
+def lb_keogh_squared(order: np.ndarray, values: np.ndarray, start: int, mean: float,
+                     inv_std: float, upper: np.ndarray, lower: np.ndarray,
+                     contrib: np.ndarray, limit: float) -> float:
+    """LB_Keogh of the normalised ``values[start:]`` against an envelope, in ``order``.
+
+    ``contrib[k]`` receives the term of position ``k`` (zero for positions not
+    reached before the bound exceeded ``limit``, so the caller must not use
+    ``contrib`` then).
+    """
+    lb = 0.0
+    for r in range(order.shape[0]):
+        k = order[r]
+        x = (values[start + k] - mean) * inv_std
+        if x > upper[k]:
+            d = (x - upper[k]) ** 2
+        elif x < lower[k]:
+            d = (x - lower[k]) ** 2
+        else:
+            d = 0.0
+        contrib[k] = d
+        lb += d
+        if lb > limit:
+            break
+    return lb
+
+
+@numba.njit(cache=True)
+def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, counters: np.ndarray,
+                   query: np.ndarray, order: np.ndarray, q_upper: np.ndarray,
+                   q_lower: np.ndarray, radius: int, normalize: bool, cand: np.ndarray,
+                   c_upper: np.ndarray, c_lower: np.ndarray, contrib: np.ndarray,
+                   contrib2: np.ndarray, cb: np.ndarray, stats: np.ndarray) -> int:
+    """Feed ``samples`` to a best-match search (UCR suite); return how many improved the best.
+
+    State owned by the caller: ``buf`` (2m, every sample written twice so the
+    last ``m`` are contiguous), ``sums`` = [sum, sum of squares, best squared
+    distance], ``counters`` = [samples seen, end index of the best match].
+    ``stats`` counts candidates pruned by [LB_Kim, LB_Keogh EQ, LB_Keogh EC]
+    and fully computed DTWs.
+    """
+    m = query.shape[0]
+    improved = 0
+    for x in samples:
+        t = counters[0]
+        slot = t % m
+        old = buf[slot]
+        buf[slot] = x
+        buf[slot + m] = x
+        counters[0] = t + 1
+        if t < m:
+            sums[0] += x
+            sums[1] += x * x
+        elif slot == 0:
+            # Recompute the running sums every m samples so round-off cannot accumulate.
+            s = 0.0
+            s2 = 0.0
+            for k in range(m):
+                s += buf[k]
+                s2 += buf[k] * buf[k]
+            sums[0] = s
+            sums[1] = s2
+        else:
+            sums[0] += x - old
+            sums[1] += x * x - old * old
+        if t + 1 < m:
+            continue
+        start = (t + 1) % m
+        if normalize:
+            mean = sums[0] / m
+            var = sums[1] / m - mean * mean
+            inv_std = 1.0 / np.sqrt(var) if var > 1e-12 * max(mean * mean, 1e-300) else 0.0
+        else:
+            mean = 0.0
+            inv_std = 1.0
+        bsf = sums[2]
+        if lb_kim_squared(query, buf, start, mean, inv_std, bsf) >= bsf:
+            stats[0] += 1
+            continue
+        lb_eq = lb_keogh_squared(order, buf, start, mean, inv_std, q_upper, q_lower,
+                                 contrib, bsf)
+        if lb_eq >= bsf:
+            stats[1] += 1
+            continue
+        for k in range(m):
+            cand[k] = (buf[start + k] - mean) * inv_std
+        envelope(cand, radius, c_upper, c_lower)
+        lb_ec = lb_keogh_squared(order, query, 0, 0.0, 1.0, c_upper, c_lower, contrib2, bsf)
+        if lb_ec >= bsf:
+            stats[2] += 1
+            continue
+        # Cumulative bound from whichever LB_Keogh is tighter (both are complete here).
+        tail = contrib if lb_eq > lb_ec else contrib2
+        acc = 0.0
+        for k in range(m - 1, -1, -1):
+            acc += tail[k]
+            cb[k] = acc
+        stats[3] += 1
+        d = dtw_squared(query, cand, radius, bsf, cb)
+        if d < bsf:
+            sums[2] = d
+            counters[1] = t
+            improved += 1
+    return improved
+
+
+@numba.njit(cache=True)
+def spring_samples(samples: np.ndarray, query: np.ndarray, d: np.ndarray, s: np.ndarray,
+                   d_new: np.ndarray, s_new: np.ndarray, state: np.ndarray,
+                   counters: np.ndarray, epsilon_sq: float, out: np.ndarray) -> int:
+    """Feed ``samples`` to SPRING (Sakurai, Faloutsos, Yamamuro 2007); return matches written.
+
+    ``d``/``s`` hold the previous column of the star-padded time warping matrix
+    (accumulated squared cost and start index), ``d_new``/``s_new`` are scratch.
+    ``state`` = [best squared distance of the pending match]; ``counters`` =
+    [samples seen, pending start, pending end]. Each confirmed match is written
+    to a row of ``out`` as (start, end, squared distance).
+    """
+    m = query.shape[0]
+    written = 0
+    for x in samples:
+        t = counters[0]
+        counters[0] = t + 1
+        d_new[0] = 0.0
+        s_new[0] = t
+        for i in range(1, m + 1):
+            best = d_new[i - 1]
+            start = s_new[i - 1]
+            if d[i - 1] < best:
+                best = d[i - 1]
+                start = s[i - 1]
+            if d[i] < best:
+                best = d[i]
+                start = s[i]
+            diff = x - query[i - 1]
+            d_new[i] = diff * diff + best
+            s_new[i] = start
+        dmin = state[0]
+        if dmin <= epsilon_sq:
+            te = counters[2]
+            confirmed = True
+            for i in range(1, m + 1):
+                if d_new[i] < dmin and s_new[i] <= te:
+                    confirmed = False
+                    break
+            if confirmed:
+                out[written, 0] = counters[1]
+                out[written, 1] = te
+                out[written, 2] = dmin
+                written += 1
+                state[0] = INF
+                for i in range(1, m + 1):
+                    if s_new[i] <= te:
+                        d_new[i] = INF
+        if d_new[m] <= epsilon_sq and d_new[m] < state[0]:
+            state[0] = d_new[m]
+            counters[1] = s_new[m]
+            counters[2] = t
+        for i in range(m + 1):
+            d[i] = d_new[i]
+            s[i] = s_new[i]
+    return written
+
+
+@numba.njit(cache=True)
+def best_subsequence_squared(x: np.ndarray, query: np.ndarray, result: np.ndarray) -> None:
+    """Best subsequence DTW of ``query`` anywhere in ``x``: result = [start, end, squared]."""
+    m = query.shape[0]
+    d = np.full(m + 1, INF)
+    s = np.zeros(m + 1, dtype=np.int64)
+    d_new = np.empty(m + 1)
+    s_new = np.empty(m + 1, dtype=np.int64)
+    result[0] = -1
+    result[1] = -1
+    result[2] = INF
+    for t in range(x.shape[0]):
+        d_new[0] = 0.0
+        s_new[0] = t
+        for i in range(1, m + 1):
+            best = d_new[i - 1]
+            start = s_new[i - 1]
+            if d[i - 1] < best:
+                best = d[i - 1]
+                start = s[i - 1]
+            if d[i] < best:
+                best = d[i]
+                start = s[i]
+            diff = x[t] - query[i - 1]
+            d_new[i] = diff * diff + best
+            s_new[i] = start
+        if d_new[m] < result[2]:
+            result[0] = s_new[m]
+            result[1] = t
+            result[2] = d_new[m]
+        d, d_new = d_new, d
+        s, s_new = s_new, s

@@ -1,0 +1,248 @@
+"""Tests for operators/dtw.py: banded DTW, its lower bounds and the UCR best-match search."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operators._dtw_kernels import dtw_squared
+from operators.dtw import (
+    BestMatchSearch,
+    Match,
+    best_match,
+    dtw_distance,
+    envelope,
+    lb_keogh,
+    lb_kim,
+    z_normalise,
+)
+
+values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+series = st.lists(values, min_size=1, max_size=14)
+
+
+def brute_dtw(a: list[float], b: list[float], radius: int | None = None) -> float:
+    """The textbook O(n m) recurrence over the full matrix, band applied cell by cell."""
+    n, m = len(a), len(b)
+    big = math.inf
+    cost = [[big] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            if radius is not None and abs(i - j) > radius:
+                continue
+            step = min(cost[i - 1][j - 1], cost[i - 1][j], cost[i][j - 1])
+            cost[i][j] = (a[i - 1] - b[j - 1]) ** 2 + step
+    return math.sqrt(cost[n][m])
+
+
+def brute_znorm(x: list[float]) -> list[float]:
+    mean = sum(x) / len(x)
+    std = math.sqrt(sum((v - mean) ** 2 for v in x) / len(x))
+    return [(v - mean) / std for v in x]
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=series, b=series, extra=st.one_of(st.none(), st.integers(0, 4)))
+def test_distance_matches_the_full_matrix(a, b, extra):
+    radius = None if extra is None else abs(len(a) - len(b)) + extra
+    assert dtw_distance(a, b, window=radius) == pytest.approx(brute_dtw(a, b, radius), abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=series, b=series, cap=st.floats(0, 30))
+def test_early_abandoning_is_exact_below_the_cap_and_inf_above(a, b, cap):
+    exact = brute_dtw(a, b)
+    got = dtw_distance(a, b, max_distance=cap)
+    # Above the cap the answer may be inf or exact; below it, always exact.
+    if exact <= cap - 1e-9 or got != math.inf:
+        assert got == pytest.approx(exact, abs=1e-9)
+
+
+def test_agrees_with_dtaidistance():
+    dtw = pytest.importorskip("dtaidistance.dtw")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rng.normal(size=50), rng.normal(size=50)
+        for radius in (1, 5, 49):
+            # dtaidistance's window counts the diagonal: window=r+1 is our radius r.
+            assert dtw_distance(a, b, radius) == pytest.approx(
+                dtw.distance(a, b, window=radius + 1, use_c=False), rel=1e-12)
+
+
+def test_window_zero_is_euclidean():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=30), rng.normal(size=30)
+    assert dtw_distance(a, b, window=0) == pytest.approx(float(np.linalg.norm(a - b)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=series, radius=st.integers(0, 5))
+def test_envelope_matches_slicing(x, radius):
+    upper, lower = envelope(x, radius)
+    for k in range(len(x)):
+        part = x[max(0, k - radius):k + radius + 1]
+        assert upper[k] == max(part) and lower[k] == min(part)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pair=st.integers(1, 14).flatmap(
+    lambda n: st.tuples(st.lists(values, min_size=n, max_size=n),
+                        st.lists(values, min_size=n, max_size=n))),
+       radius=st.integers(0, 5))
+def test_lower_bounds_never_exceed_the_distance(pair, radius):
+    q, c = pair
+    exact = brute_dtw(q, c, radius)
+    assert lb_keogh(q, c, radius) <= exact + 1e-9
+    assert lb_kim(q, c) <= brute_dtw(q, c) + 1e-9
+
+
+def brute_best(stream: list[float], query: list[float], radius: int | None,
+               normalize: bool) -> float:
+    m = len(query)
+    q = brute_znorm(query) if normalize else query
+    best = math.inf
+    for s in range(len(stream) - m + 1):
+        window = stream[s:s + m]
+        best = min(best, brute_dtw(q, brute_znorm(window) if normalize else window, radius))
+    return best
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=40),
+       query=st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=8),
+       radius=st.one_of(st.none(), st.integers(0, 3)),
+       normalize=st.booleans())
+def test_search_finds_the_brute_force_best_at_every_step(stream, query, radius, normalize):
+    # Continuous draws make flat windows (std 0) unlikely; those have their own test.
+    if normalize and (np.std(query) < 1e-3 or any(
+            np.std(stream[s:s + len(query)]) < 1e-3 for s in range(len(stream)))):
+        return
+    search = BestMatchSearch(query, window=radius, normalize=normalize)
+    for t, x in enumerate(stream):
+        search.update(x)
+        expected = brute_best(stream[:t + 1], query, radius, normalize)
+        best = search.best
+        if expected == math.inf:
+            assert best is None
+            continue
+        assert best is not None
+        assert best.distance == pytest.approx(expected, rel=1e-6, abs=1e-6)
+        window = stream[best.start:best.end + 1]
+        q = brute_znorm(query) if normalize else query
+        w = brute_znorm(window) if normalize else window
+        assert brute_dtw(q, w, radius) == pytest.approx(best.distance, rel=1e-6, abs=1e-6)
+
+
+def planted(n: int, seed: int, offset: float = 0.0) -> tuple[np.ndarray, np.ndarray, int]:
+    """A random walk with a scaled, shifted, slightly warped copy of a query planted in it."""
+    rng = np.random.default_rng(seed)
+    walk = np.cumsum(rng.normal(size=n)) + offset
+    query = np.sin(np.linspace(0, 3 * np.pi, 64)) + 0.3 * np.linspace(-1, 1, 64)
+    warped = np.interp(np.linspace(0, 63, 64) ** 1.05 / 63 ** 0.05, np.arange(64), query)
+    at = n // 2
+    walk[at:at + 64] = 5.0 * warped + walk[at]
+    return walk, query, at
+
+
+def test_planted_pattern_is_found_and_most_candidates_are_pruned():
+    walk, query, at = planted(20_000, seed=2)
+    search = BestMatchSearch(query, window=6)
+    search.update_many(walk)
+    assert search.best is not None and search.best.start == at
+    stats = search.pruning
+    assert sum(stats.values()) == len(walk) - len(query) + 1
+    # The point of the cascade: full DTW for a small fraction of the windows.
+    assert stats["dtw"] < 0.05 * sum(stats.values())
+
+
+def test_running_sums_stay_exact_far_from_zero():
+    walk, query, at = planted(50_000, seed=3, offset=1e6)
+    search = BestMatchSearch(query, window=6)
+    search.update_many(walk)
+    best = search.best
+    assert best is not None and best.start == at
+    window = walk[best.start:best.end + 1]
+    assert best.distance == pytest.approx(
+        dtw_distance(z_normalise(query), z_normalise(window), 6), rel=1e-6)
+
+
+def test_flat_windows_normalise_to_zero():
+    search = BestMatchSearch([1.0, 2.0, 1.0], window=1)
+    search.update_many([4.0, 4.0, 4.0, 4.0])
+    # A flat window is all zeros after normalisation: distance is the query's norm.
+    assert search.best == Match(0, 2, pytest.approx(math.sqrt(3.0)))
+
+
+def test_update_and_update_many_agree():
+    walk, query, _ = planted(3000, seed=4)
+    one = BestMatchSearch(query, window=4)
+    found = [one.update(float(x)) for x in walk]
+    many = BestMatchSearch(query, window=4)
+    improved = many.update_many(walk)
+    assert improved == sum(f is not None for f in found)
+    assert one.best == many.best and one.pruning == many.pruning
+
+
+def test_pickle_mid_stream_resumes_identically():
+    walk, query, _ = planted(4000, seed=5)
+    reference = BestMatchSearch(query, window=5)
+    expected = [reference.update(float(x)) for x in walk]
+    for cut in (1, 63, 64, 65, 1000, 2017):
+        search = BestMatchSearch(query, window=5)
+        got = [search.update(float(x)) for x in walk[:cut]]
+        search = pickle.loads(pickle.dumps(search))
+        got += [search.update(float(x)) for x in walk[cut:]]
+        assert got == expected
+        assert search.pruning == reference.pruning
+
+
+def test_best_match_is_the_batch_form():
+    walk, query, at = planted(5000, seed=6)
+    match = best_match(walk, query, window=6)
+    assert match is not None and match.start == at and match.length == 64
+    assert best_match([1.0, 2.0], [1.0, 2.0, 3.0]) is None
+
+
+def test_invalid_input_is_named():
+    with pytest.raises(ValueError, match="window must be None"):
+        dtw_distance([1, 2], [1, 2], window=-1)
+    with pytest.raises(ValueError, match="length difference 2"):
+        dtw_distance([1, 2, 3, 4], [1, 2], window=1)
+    with pytest.raises(ValueError, match="non-empty"):
+        dtw_distance([], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        dtw_distance([math.nan], [1.0])
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        BestMatchSearch([1.0])
+    with pytest.raises(ValueError, match="finite"):
+        BestMatchSearch([1.0, 2.0]).update(math.inf)
+    with pytest.raises(ValueError, match="same length"):
+        lb_keogh([1, 2], [1, 2, 3], 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pair=st.integers(2, 14).flatmap(
+    lambda n: st.tuples(st.lists(values, min_size=n, max_size=n),
+                        st.lists(values, min_size=n, max_size=n))),
+       radius=st.integers(0, 4), use_query_envelope=st.booleans())
+def test_abandoning_with_a_cumulative_lb_keogh_keeps_the_exact_answer(pair, radius,
+                                                                      use_query_envelope):
+    # The UCR suite abandons when the row minimum plus the LB_Keogh of the columns not yet
+    # reached exceeds the limit; with the limit just above the answer it must never abandon.
+    q, c = (np.array(v) for v in pair)
+    exact = brute_dtw(list(q), list(c), radius) ** 2
+    if use_query_envelope:
+        upper, lower = envelope(q, radius)
+        terms = np.maximum(c - upper, 0) ** 2 + np.maximum(lower - c, 0) ** 2
+    else:
+        upper, lower = envelope(c, radius)
+        terms = np.maximum(q - upper, 0) ** 2 + np.maximum(lower - q, 0) ** 2
+    cb = np.cumsum(terms[::-1])[::-1].copy()
+    got = dtw_squared(q, c, radius, exact * (1 + 1e-9) + 1e-12, cb)
+    assert got == pytest.approx(exact, rel=1e-9, abs=1e-9)
