@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 BUNDLED_RULES = Path(__file__).parent / "data" / "rules.toml"
+BUNDLED_SHAPES = Path(__file__).parent / "data" / "shapes.toml"
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,18 @@ class AnalysisConfig:
     """A loop must cover at least this many tokens (guards short periods like 'ha ha')."""
     loop_action: str = "stop"
     """Control action for a detected loop: ``stop``, ``flag`` or ``none``."""
+    shapes_path: str = str(BUNDLED_SHAPES)
+    """Event-shape templates (TOML) matched with SPRING over each stream's series."""
+    regime_window: int = 40
+    """Samples the sliding regime classifier sees (inter-token latency, logprob); 0 = off."""
+    regime_every: int = 5
+    """The regime is re-classified every this many samples."""
+    regime_confirm: int = 2
+    """Refreshes in a row a new regime verdict must hold before it is reported."""
+    lyapunov_window: int = 300
+    """Samples the sliding Lyapunov estimate sees; 0 = off."""
+    lyapunov_every: int = 50
+    """The Lyapunov exponent is re-estimated every this many samples."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> AnalysisConfig:
@@ -133,6 +146,12 @@ class AnalysisConfig:
             "loop_min_repeats": "MIDSTREAM_LOOP_MIN_REPEATS",
             "loop_min_tokens": "MIDSTREAM_LOOP_MIN_TOKENS",
             "loop_action": "MIDSTREAM_LOOP_ACTION",
+            "shapes_path": "MIDSTREAM_SHAPES",
+            "regime_window": "MIDSTREAM_REGIME_WINDOW",
+            "regime_every": "MIDSTREAM_REGIME_EVERY",
+            "regime_confirm": "MIDSTREAM_REGIME_CONFIRM",
+            "lyapunov_window": "MIDSTREAM_LYAPUNOV_WINDOW",
+            "lyapunov_every": "MIDSTREAM_LYAPUNOV_EVERY",
         }
         overrides: dict[str, object] = {}
         for f in fields(cls):
