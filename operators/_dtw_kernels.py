@@ -13,6 +13,14 @@ INF = np.inf
 
 
 @numba.njit(cache=True)
+def inverse_std(mean: float, var: float) -> float:
+    """``1 / sqrt(var)``, or 0 when the variance is round-off of a flat run (it normalises to 0)."""
+    if var > 1e-12 * max(mean * mean, 1e-300):
+        return 1.0 / np.sqrt(var)
+    return 0.0
+
+
+@numba.njit(cache=True)
 def dtw_squared(a: np.ndarray, b: np.ndarray, radius: int, limit: float,
                 cb: np.ndarray) -> float:
     """Squared DTW of ``a`` and ``b`` inside the band ``|i - j| <= radius``, or inf.
@@ -204,7 +212,7 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
         if normalize:
             mean = sums[0] / m
             var = sums[1] / m - mean * mean
-            inv_std = 1.0 / np.sqrt(var) if var > 1e-12 * max(mean * mean, 1e-300) else 0.0
+            inv_std = inverse_std(mean, var)
         else:
             mean = 0.0
             inv_std = 1.0
@@ -242,29 +250,62 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
 @numba.njit(cache=True)
 def spring_samples(samples: np.ndarray, query: np.ndarray, d: np.ndarray, s: np.ndarray,
                    d_new: np.ndarray, s_new: np.ndarray, state: np.ndarray,
-                   counters: np.ndarray, epsilon_sq: float, out: np.ndarray) -> int:
+                   counters: np.ndarray, epsilon_sq: float, radius: int, znorm: bool,
+                   ring: np.ndarray, out: np.ndarray) -> int:
     """Feed ``samples`` to SPRING (Sakurai, Faloutsos, Yamamuro 2007); return matches written.
 
     ``d``/``s`` hold the previous column of the star-padded time warping matrix
     (accumulated squared cost and start index), ``d_new``/``s_new`` are scratch.
-    ``state`` = [best squared distance of the pending match]; ``counters`` =
-    [samples seen, pending start, pending end]. Each confirmed match is written
-    to a row of ``out`` as (start, end, squared distance).
+    ``state`` = [best squared distance of the pending match, sum and sum of
+    squares of ``ring``]; ``counters`` = [samples seen, pending start, pending
+    end]. Each confirmed match is written to a row of ``out`` as (start, end,
+    squared distance).
+
+    With ``radius >= 0`` a cell ``(t, i)`` may only extend a path that started at
+    ``s`` when ``|t - s - i| <= radius`` (a Sakoe–Chiba band relative to each
+    path's own start). With ``znorm`` each sample is z-normalised by the mean and
+    standard deviation of the last ``len(ring)`` samples, kept in ``ring``.
     """
     m = query.shape[0]
+    w = ring.shape[0]
     written = 0
-    for x in samples:
+    for raw in samples:
         t = counters[0]
         counters[0] = t + 1
+        x = raw
+        if znorm:
+            slot = t % w
+            old = ring[slot]
+            ring[slot] = raw
+            if t < w:
+                state[1] += raw
+                state[2] += raw * raw
+            elif slot == 0:
+                # Recompute every w samples so round-off cannot accumulate.
+                state[1] = 0.0
+                state[2] = 0.0
+                for k in range(w):
+                    state[1] += ring[k]
+                    state[2] += ring[k] * ring[k]
+            else:
+                state[1] += raw - old
+                state[2] += raw * raw - old * old
+            n = min(t + 1, w)
+            mean = state[1] / n
+            x = (raw - mean) * inverse_std(mean, state[2] / n - mean * mean)
         d_new[0] = 0.0
         s_new[0] = t
         for i in range(1, m + 1):
-            best = d_new[i - 1]
-            start = s_new[i - 1]
-            if d[i - 1] < best:
+            best = INF
+            start = t
+            # Predecessors in the paper's order: (t, i-1), (t-1, i-1), (t-1, i).
+            if d_new[i - 1] < best and (radius < 0 or abs(t - s_new[i - 1] - (i - 1)) <= radius):
+                best = d_new[i - 1]
+                start = s_new[i - 1]
+            if d[i - 1] < best and (radius < 0 or abs(t - s[i - 1] - (i - 1)) <= radius):
                 best = d[i - 1]
                 start = s[i - 1]
-            if d[i] < best:
+            if d[i] < best and (radius < 0 or abs(t - s[i] - (i - 1)) <= radius):
                 best = d[i]
                 start = s[i]
             diff = x - query[i - 1]

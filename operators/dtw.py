@@ -35,6 +35,7 @@ import numpy as np
 
 from operators._dtw_kernels import (
     dtw_squared,
+    inverse_std,
     lb_keogh_squared,
     lb_kim_squared,
     search_samples,
@@ -58,14 +59,15 @@ class Match:
         return self.end - self.start + 1
 
 
-def as_series(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
-    """``values`` as a contiguous 1-d float64 array, refusing empty input and NaN.
+def as_series(values: Sequence[float] | np.ndarray, name: str,
+              allow_empty: bool = False) -> np.ndarray:
+    """``values`` as a contiguous 1-d float64 array, refusing NaN, inf and (unless allowed) empty.
 
     >>> as_series([1, 2], "x")
     array([1., 2.])
     """
     array = np.ascontiguousarray(values, dtype=np.float64)
-    if array.ndim != 1 or array.shape[0] == 0:
+    if array.ndim != 1 or (array.shape[0] == 0 and not allow_empty):
         raise ValueError(f"{name} must be a non-empty 1-d sequence, got shape {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must be finite (no NaN or inf)")
@@ -191,11 +193,8 @@ def z_normalise(x: Sequence[float] | np.ndarray) -> np.ndarray:
     [0.0, 0.0]
     """
     series = as_series(x, "x")
-    mean = series.mean()
-    var = float(np.mean(series * series) - mean * mean)
-    if var <= 1e-12 * max(mean * mean, 1e-300):
-        return np.zeros_like(series)
-    return (series - mean) / math.sqrt(var)
+    mean = float(series.mean())
+    return (series - mean) * inverse_std(mean, float(np.mean(series * series)) - mean * mean)
 
 
 class BestMatchSearch:
@@ -265,7 +264,7 @@ class BestMatchSearch:
 
     def update_many(self, samples: Sequence[float] | np.ndarray) -> int:
         """Add many samples at once (one kernel call); return how many improved the best."""
-        return self._run(as_series(samples, "samples"))
+        return self._run(as_series(samples, "samples", allow_empty=True))
 
     def _run(self, samples: np.ndarray) -> int:
         return int(search_samples(samples, self._buf, self._sums, self._counters, self._q,

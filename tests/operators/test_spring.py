@@ -34,9 +34,13 @@ def all_subsequences(x: list[float], query: list[float]) -> dict[tuple[int, int]
             for s in range(len(x)) for e in range(s, len(x))}
 
 
-def spring_as_published(x: list[float], query: list[float], epsilon_sq: float
-                        ) -> list[tuple[int, int, float, int]]:
-    """Plain transcription of the paper's pseudocode (Fig. 5): (start, end, d, reported at)."""
+def spring_as_published(x: list[float], query: list[float], epsilon_sq: float,
+                        radius: int | None = None) -> list[tuple[int, int, float, int]]:
+    """Plain transcription of the paper's pseudocode: (start, end, d, reported at).
+
+    With ``radius``, a predecessor may only be extended when the new cell stays in
+    the band relative to that path's start.
+    """
     m = len(query)
     d = [0.0] + [math.inf] * m
     s = [0] * (m + 1)
@@ -46,6 +50,9 @@ def spring_as_published(x: list[float], query: list[float], epsilon_sq: float
         d2, s2 = [0.0] * (m + 1), [t] * (m + 1)
         for i in range(1, m + 1):
             options = [(d2[i - 1], s2[i - 1]), (d[i - 1], s[i - 1]), (d[i], s[i])]
+            if radius is not None:
+                options = [(v, st) if abs(t - st - (i - 1)) <= radius else (math.inf, st)
+                           for v, st in options]
             best = min(v for v, _ in options)
             d2[i] = (xt - query[i - 1]) ** 2 + best
             s2[i] = next(start for v, start in options if v == best)
@@ -66,8 +73,7 @@ def spring_as_published(x: list[float], query: list[float], epsilon_sq: float
 def run_online(spring: Spring, x: list[float]) -> list[tuple[int, int, float, int]]:
     out = []
     for t, v in enumerate(x):
-        match = spring.update(v)
-        if match is not None:
+        for match in spring.update(v):
             out.append((match.start, match.end, match.distance ** 2, t))
     last = spring.flush()
     if last is not None:
@@ -77,10 +83,11 @@ def run_online(spring: Spring, x: list[float]) -> list[tuple[int, int, float, in
 
 @settings(max_examples=300, deadline=None)
 @given(x=st.lists(samples, max_size=40), query=st.lists(samples, min_size=1, max_size=5),
-       epsilon=st.floats(0, 6))
-def test_online_reports_match_the_published_algorithm_sample_for_sample(x, query, epsilon):
-    expected = spring_as_published(x, query, epsilon * epsilon)
-    got = run_online(Spring(query, epsilon), x)
+       epsilon=st.floats(0, 6), radius=st.one_of(st.none(), st.integers(0, 3)))
+def test_online_reports_match_the_published_algorithm_sample_for_sample(x, query, epsilon,
+                                                                        radius):
+    expected = spring_as_published(x, query, epsilon * epsilon, radius)
+    got = run_online(Spring(query, epsilon, window=radius), x)
     assert [(s, e, t) for s, e, _, t in got] == [(s, e, t) for s, e, _, t in expected]
     assert [d for *_, d, _ in got] == pytest.approx([d for *_, d, _ in expected])
 
@@ -117,18 +124,70 @@ def test_the_papers_running_example():
     # Sakurai et al. 2007, section 4 example: X = (5, 12, 6, 10, 6, 5, 13), Y = (11, 6, 9, 4),
     # threshold 15 on the squared distance. X[2:5] (1-based) at squared distance 6 is
     # reported at t = 7, when no overlapping path can improve on it any more.
-    spring = Spring([11, 6, 9, 4], epsilon=math.sqrt(15))
+    spring = Spring([11, 6, 9, 4], threshold=math.sqrt(15))
     found = [spring.update(x) for x in [5, 12, 6, 10, 6, 5, 13]]
-    assert found[:6] == [None] * 6
-    assert found[6] == Match(start=1, end=4, distance=pytest.approx(math.sqrt(6)))
+    assert found[:6] == [[]] * 6
+    assert found[6] == [Match(start=1, end=4, distance=pytest.approx(math.sqrt(6)))]
     assert dtw_squared_full([12, 6, 10, 6], [11, 6, 9, 4]) == 6
+
+
+def brute_banded(span: list[float], query: list[float], radius: int) -> float:
+    n, m = len(span), len(query)
+    cost = [[math.inf] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            if abs(i - j) <= radius:
+                step = min(cost[i - 1][j - 1], cost[i - 1][j], cost[i][j - 1])
+                cost[i][j] = (span[i - 1] - query[j - 1]) ** 2 + step
+    return cost[n][m]
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.lists(samples, min_size=1, max_size=30),
+       query=st.lists(samples, min_size=1, max_size=5), epsilon=st.floats(0, 6),
+       radius=st.integers(0, 3))
+def test_banded_matches_respect_the_band_and_the_threshold(x, query, epsilon, radius):
+    for match in spring_matches(x, query, epsilon, window=radius):
+        assert abs(match.length - len(query)) <= radius
+        assert match.distance <= epsilon + 1e-12
+        # The stored path is an in-band path of this span, so never below its banded DTW.
+        span = x[match.start:match.end + 1]
+        assert match.distance ** 2 >= brute_banded(span, query, radius) - 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=st.lists(samples, max_size=30), query=st.lists(samples, min_size=1, max_size=5),
+       epsilon=st.floats(0, 6))
+def test_a_band_wider_than_any_match_changes_nothing(x, query, epsilon):
+    wide = len(x) + len(query)
+    assert spring_matches(x, query, epsilon, window=wide) == spring_matches(x, query, epsilon)
+
+
+def test_znorm_equals_matching_the_trailing_normalised_stream():
+    rng = np.random.default_rng(7)
+    query = np.array([0.0, 1.0, 3.0, 1.0, 0.0, -1.0])
+    x = np.cumsum(rng.normal(size=500)) + 1e4
+    x[200:206] = 1e4 + 40 * query  # scaled and offset copy
+    m = len(query)
+    normalised = np.empty_like(x)
+    for t in range(len(x)):
+        part = x[max(0, t - m + 1):t + 1]
+        std = part.std()
+        normalised[t] = (x[t] - part.mean()) / std if std > 1e-9 * abs(part.mean()) else 0.0
+    qn = (query - query.mean()) / query.std()
+    expected = spring_matches(normalised, qn, 1.0)
+    got = spring_matches(x, query, 1.0, znorm=True)
+    assert [(g.start, g.end) for g in got] == [(e.start, e.end) for e in expected]
+    assert [g.distance for g in got] == pytest.approx([e.distance for e in expected], abs=1e-6)
+    assert spring_matches(x, query, 1.0) == []  # the raw values are nowhere near the query
 
 
 def test_a_qualifying_subsequence_can_be_shadowed_by_a_better_overlapping_path():
     # The matrix keeps one path per cell. Here (1, 1) is within epsilon and disjoint from the
     # reported (0, 0), but its cell was taken by the cheaper path from 0, which the report
     # retires: SPRING's disjoint-query semantics, not a bug (see the module docstring).
-    assert spring_matches([0.0, 1.0], [0.0, 0.0], epsilon=2.0) == [Match(0, 0, 0.0)]
+    assert spring_matches([0.0, 1.0], [0.0, 0.0], threshold=2.0) == [Match(0, 0, 0.0)]
 
 
 def noisy_occurrences(seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -144,7 +203,7 @@ def noisy_occurrences(seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
 
 def test_finds_time_stretched_occurrences_in_noise():
     x, query, starts = noisy_occurrences(0)
-    matches = spring_matches(x, query, epsilon=4.0)
+    matches = spring_matches(x, query, threshold=4.0)
     assert [m.start for m in matches] == pytest.approx(starts, abs=3)
     assert [m.length for m in matches] == pytest.approx([40, 50, 60], abs=6)
 
@@ -152,7 +211,7 @@ def test_finds_time_stretched_occurrences_in_noise():
 def test_update_many_equals_update():
     x, query, _ = noisy_occurrences(1)
     one = Spring(query, 4.0)
-    online = [m for v in x if (m := one.update(float(v))) is not None]
+    online = [m for v in x for m in one.update(float(v))]
     assert Spring(query, 4.0).update_many(x) == online and len(online) == 3
 
 
@@ -176,9 +235,13 @@ def test_state_is_constant_in_stream_length():
 
 
 def test_invalid_input_is_named():
-    with pytest.raises(ValueError, match="epsilon must be a finite number >= 0"):
-        Spring([1.0], epsilon=-1)
+    with pytest.raises(ValueError, match="threshold must be a finite number >= 0"):
+        Spring([1.0], threshold=-1)
     with pytest.raises(ValueError, match="non-empty"):
-        Spring([], epsilon=1)
+        Spring([], threshold=1)
     with pytest.raises(ValueError, match="finite"):
-        Spring([1.0], epsilon=1).update(math.nan)
+        Spring([1.0], threshold=1).update(math.nan)
+    with pytest.raises(ValueError, match="window must be None"):
+        Spring([1.0, 2.0], threshold=1, window=-2)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        Spring([1.0], threshold=1, znorm=True)
