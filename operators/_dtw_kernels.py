@@ -346,10 +346,11 @@ def best_subsequence_squared(x: np.ndarray, query: np.ndarray, result: np.ndarra
     s = np.zeros(m + 1, dtype=np.int64)
     d_new = np.empty(m + 1)
     s_new = np.empty(m + 1, dtype=np.int64)
-    result[0] = -1
-    result[1] = -1
-    result[2] = INF
+    best_start = -1
+    best_end = -1
+    best_value = INF
     for t in range(x.shape[0]):
+        xt = x[t]
         d_new[0] = 0.0
         s_new[0] = t
         for i in range(1, m + 1):
@@ -361,12 +362,16 @@ def best_subsequence_squared(x: np.ndarray, query: np.ndarray, result: np.ndarra
             if d[i] < best:
                 best = d[i]
                 start = s[i]
-            diff = x[t] - query[i - 1]
+            diff = xt - query[i - 1]
             d_new[i] = diff * diff + best
             s_new[i] = start
-        if d_new[m] < result[2]:
-            result[0] = s_new[m]
-            result[1] = t
-            result[2] = d_new[m]
-        d, d_new = d_new, d
-        s, s_new = s_new, s
+        if d_new[m] < best_value:
+            best_start = int(s_new[m])
+            best_end = t
+            best_value = float(d_new[m])
+        for i in range(m + 1):
+            d[i] = d_new[i]
+            s[i] = s_new[i]
+    result[0] = best_start
+    result[1] = best_end
+    result[2] = best_value
