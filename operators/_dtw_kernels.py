@@ -169,6 +169,35 @@ def lb_keogh_squared(order: np.ndarray, values: np.ndarray, start: int, mean: fl
 
 
 @numba.njit(cache=True)
+def slide_window(ring: np.ndarray, width: int, t: int, x: float, sums: np.ndarray,
+                 at: int) -> int:
+    """Store sample number ``t`` in ``ring[t % width]``; return that slot.
+
+    Keeps ``sums[at]`` and ``sums[at + 1]`` equal to the sum and the sum of
+    squares of the last ``width`` samples, recomputed from ``ring`` every
+    ``width`` samples so that round-off cannot accumulate over a long stream.
+    """
+    slot = t % width
+    old = ring[slot]
+    ring[slot] = x
+    if t < width:
+        sums[at] += x
+        sums[at + 1] += x * x
+    elif slot == 0:
+        total = 0.0
+        squares = 0.0
+        for k in range(width):
+            total += ring[k]
+            squares += ring[k] * ring[k]
+        sums[at] = total
+        sums[at + 1] = squares
+    else:
+        sums[at] += x - old
+        sums[at + 1] += x * x - old * old
+    return slot
+
+
+@numba.njit(cache=True)
 def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, counters: np.ndarray,
                    query: np.ndarray, order: np.ndarray, q_upper: np.ndarray,
                    q_lower: np.ndarray, radius: int, normalize: bool, cand: np.ndarray,
@@ -186,26 +215,9 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
     improved = 0
     for x in samples:
         t = counters[0]
-        slot = t % m
-        old = buf[slot]
-        buf[slot] = x
-        buf[slot + m] = x
         counters[0] = t + 1
-        if t < m:
-            sums[0] += x
-            sums[1] += x * x
-        elif slot == 0:
-            # Recompute the running sums every m samples so round-off cannot accumulate.
-            s = 0.0
-            s2 = 0.0
-            for k in range(m):
-                s += buf[k]
-                s2 += buf[k] * buf[k]
-            sums[0] = s
-            sums[1] = s2
-        else:
-            sums[0] += x - old
-            sums[1] += x * x - old * old
+        slot = slide_window(buf, m, t, x, sums, 0)
+        buf[slot + m] = x
         if t + 1 < m:
             continue
         start = (t + 1) % m
@@ -248,6 +260,37 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
 
 
 @numba.njit(cache=True)
+def star_column(x: float, t: int, query: np.ndarray, d: np.ndarray, s: np.ndarray,
+                d_new: np.ndarray, s_new: np.ndarray, radius: int) -> None:
+    """Column ``t`` of SPRING's star-padded matrix into ``d_new``/``s_new``, from ``d``/``s``.
+
+    ``d[i]`` is the smallest accumulated squared cost of aligning the first ``i``
+    query samples with a stretch of the stream ending at the previous sample,
+    and ``s[i]`` where that stretch starts. Row 0 is free, so a stretch may start
+    at any sample. Ties go to the predecessors in the paper's order: (t, i-1),
+    (t-1, i-1), (t-1, i). With ``radius >= 0`` a predecessor is only extended
+    when the new cell stays within ``radius`` of the diagonal of its own start.
+    """
+    d_new[0] = 0.0
+    s_new[0] = t
+    for i in range(1, query.shape[0] + 1):
+        best = INF
+        start = t
+        if d_new[i - 1] < best and (radius < 0 or abs(t - s_new[i - 1] - (i - 1)) <= radius):
+            best = d_new[i - 1]
+            start = s_new[i - 1]
+        if d[i - 1] < best and (radius < 0 or abs(t - s[i - 1] - (i - 1)) <= radius):
+            best = d[i - 1]
+            start = s[i - 1]
+        if d[i] < best and (radius < 0 or abs(t - s[i] - (i - 1)) <= radius):
+            best = d[i]
+            start = s[i]
+        diff = x - query[i - 1]
+        d_new[i] = diff * diff + best
+        s_new[i] = start
+
+
+@numba.njit(cache=True)
 def spring_samples(samples: np.ndarray, query: np.ndarray, d: np.ndarray, s: np.ndarray,
                    d_new: np.ndarray, s_new: np.ndarray, state: np.ndarray,
                    counters: np.ndarray, epsilon_sq: float, radius: int, znorm: bool,
@@ -274,43 +317,11 @@ def spring_samples(samples: np.ndarray, query: np.ndarray, d: np.ndarray, s: np.
         counters[0] = t + 1
         x = raw
         if znorm:
-            slot = t % w
-            old = ring[slot]
-            ring[slot] = raw
-            if t < w:
-                state[1] += raw
-                state[2] += raw * raw
-            elif slot == 0:
-                # Recompute every w samples so round-off cannot accumulate.
-                state[1] = 0.0
-                state[2] = 0.0
-                for k in range(w):
-                    state[1] += ring[k]
-                    state[2] += ring[k] * ring[k]
-            else:
-                state[1] += raw - old
-                state[2] += raw * raw - old * old
+            slide_window(ring, w, t, raw, state, 1)
             n = min(t + 1, w)
             mean = state[1] / n
             x = (raw - mean) * inverse_std(mean, state[2] / n - mean * mean)
-        d_new[0] = 0.0
-        s_new[0] = t
-        for i in range(1, m + 1):
-            best = INF
-            start = t
-            # Predecessors in the paper's order: (t, i-1), (t-1, i-1), (t-1, i).
-            if d_new[i - 1] < best and (radius < 0 or abs(t - s_new[i - 1] - (i - 1)) <= radius):
-                best = d_new[i - 1]
-                start = s_new[i - 1]
-            if d[i - 1] < best and (radius < 0 or abs(t - s[i - 1] - (i - 1)) <= radius):
-                best = d[i - 1]
-                start = s[i - 1]
-            if d[i] < best and (radius < 0 or abs(t - s[i] - (i - 1)) <= radius):
-                best = d[i]
-                start = s[i]
-            diff = x - query[i - 1]
-            d_new[i] = diff * diff + best
-            s_new[i] = start
+        star_column(x, t, query, d, s, d_new, s_new, radius)
         dmin = state[0]
         if dmin <= epsilon_sq:
             te = counters[2]
@@ -350,21 +361,7 @@ def best_subsequence_squared(x: np.ndarray, query: np.ndarray, result: np.ndarra
     best_end = -1
     best_value = INF
     for t in range(x.shape[0]):
-        xt = x[t]
-        d_new[0] = 0.0
-        s_new[0] = t
-        for i in range(1, m + 1):
-            best = d_new[i - 1]
-            start = s_new[i - 1]
-            if d[i - 1] < best:
-                best = d[i - 1]
-                start = s[i - 1]
-            if d[i] < best:
-                best = d[i]
-                start = s[i]
-            diff = xt - query[i - 1]
-            d_new[i] = diff * diff + best
-            s_new[i] = start
+        star_column(x[t], t, query, d, s, d_new, s_new, -1)
         if d_new[m] < best_value:
             best_start = int(s_new[m])
             best_end = t
