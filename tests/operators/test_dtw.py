@@ -21,24 +21,14 @@ from operators.dtw import (
     lb_kim,
     z_normalise,
 )
+from tests.operators.brute_force import dtw_squared as dtw_squared_brute
 
 values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
 series = st.lists(values, min_size=1, max_size=14)
 
 
 def brute_dtw(a: list[float], b: list[float], radius: int | None = None) -> float:
-    """The textbook O(n m) recurrence over the full matrix, band applied cell by cell."""
-    n, m = len(a), len(b)
-    big = math.inf
-    cost = [[big] * (m + 1) for _ in range(n + 1)]
-    cost[0][0] = 0.0
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            if radius is not None and abs(i - j) > radius:
-                continue
-            step = min(cost[i - 1][j - 1], cost[i - 1][j], cost[i][j - 1])
-            cost[i][j] = (a[i - 1] - b[j - 1]) ** 2 + step
-    return math.sqrt(cost[n][m])
+    return math.sqrt(dtw_squared_brute(a, b, radius))
 
 
 def brute_znorm(x: list[float]) -> list[float]:

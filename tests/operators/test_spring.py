@@ -13,26 +13,14 @@ from hypothesis import strategies as st
 
 from operators.dtw import Match
 from operators.spring import Spring, best_subsequence, spring_matches
+from tests.operators.brute_force import dtw_squared
 
 samples = st.integers(-4, 4).map(float)  # small integers: many exact ties, the hard case
 
 
-def dtw_squared_full(a: list[float], b: list[float], radius: int | None = None) -> float:
-    """The textbook recurrence over the whole matrix, optionally inside a Sakoe–Chiba band."""
-    n, m = len(a), len(b)
-    cost = [[math.inf] * (m + 1) for _ in range(n + 1)]
-    cost[0][0] = 0.0
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            if radius is None or abs(i - j) <= radius:
-                step = min(cost[i - 1][j - 1], cost[i - 1][j], cost[i][j - 1])
-                cost[i][j] = (a[i - 1] - b[j - 1]) ** 2 + step
-    return cost[n][m]
-
-
 def all_subsequences(x: list[float], query: list[float]) -> dict[tuple[int, int], float]:
     """Squared DTW of every subsequence x[s..e] (inclusive) to the query."""
-    return {(s, e): dtw_squared_full(x[s:e + 1], query)
+    return {(s, e): dtw_squared(x[s:e + 1], query)
             for s in range(len(x)) for e in range(s, len(x))}
 
 
@@ -130,7 +118,7 @@ def test_the_papers_running_example():
     found = [spring.update(x) for x in [5, 12, 6, 10, 6, 5, 13]]
     assert found[:6] == [[]] * 6
     assert found[6] == [Match(start=1, end=4, distance=pytest.approx(math.sqrt(6)))]
-    assert dtw_squared_full([12, 6, 10, 6], [11, 6, 9, 4]) == 6
+    assert dtw_squared([12, 6, 10, 6], [11, 6, 9, 4]) == 6
 
 
 @settings(max_examples=200, deadline=None)
@@ -143,7 +131,7 @@ def test_banded_matches_respect_the_band_and_the_threshold(x, query, epsilon, ra
         assert match.distance <= epsilon + 1e-12
         # The stored path is an in-band path of this span, so never below its banded DTW.
         span = x[match.start:match.end + 1]
-        assert match.distance ** 2 >= dtw_squared_full(span, query, radius) - 1e-9
+        assert match.distance ** 2 >= dtw_squared(span, query, radius) - 1e-9
 
 
 @settings(max_examples=100, deadline=None)
