@@ -204,11 +204,78 @@ def zero_one_k_per_c(phi: np.ndarray, cs: np.ndarray, n_cut: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def permutation_entropy_rows(rows: np.ndarray, order: int, delay: int) -> np.ndarray:
-    """Permutation entropy in nats of each row of a 2-D array (surrogate batches)."""
-    out = np.empty(rows.shape[0])
-    for r in range(rows.shape[0]):
-        out[r] = permutation_entropy_kernel(np.ascontiguousarray(rows[r]), order, delay)
+def mirrored_permutation_entropy(x: np.ndarray, order: int, counts: np.ndarray,
+                                 mirror: bool) -> float:
+    """Mean of the permutation entropies (nats, delay 1) of ``x`` and ``-x``.
+
+    The two are equal when no two samples in a pattern are equal, and ``mirror=False``
+    then computes one. With ties (quantised data) the occurrence-order convention makes
+    them differ, and their mean keeps a statistic exactly invariant under ``x -> -x``.
+    ``counts`` is scratch space of ``2 * order!`` integers.
+    """
+    n_patterns = counts.shape[0] // 2
+    counts[:] = 0
+    n = x.shape[0] - order + 1
+    if n <= 0:
+        return np.nan
+    for t in range(n):
+        up = 0
+        down = 0
+        weight = 1
+        for i in range(1, order):
+            wi = x[t + i]
+            greater = 0
+            less = 0
+            for j in range(i):
+                wj = x[t + j]
+                if wj > wi:
+                    greater += 1
+                elif wj < wi:
+                    less += 1
+            weight *= i
+            up += greater * weight
+            down += less * weight
+        counts[up] += 1
+        if mirror:
+            counts[n_patterns + down] += 1
+    h = 0.0
+    halves = 2 if mirror else 1
+    for half in range(halves):
+        s = 0.0
+        for k in range(half * n_patterns, (half + 1) * n_patterns):
+            c = counts[k]
+            if c > 0:
+                s += c * np.log(c)
+        h += np.log(n) - s / n
+    return h / halves
+
+
+@numba.njit(cache=True)
+def surrogate_entropies(gaussian: np.ndarray, sorted_values: np.ndarray, order: int,
+                        mirror: bool) -> np.ndarray:
+    """Mirrored permutation entropy of amplitude-adjusted surrogates, two per row of ``gaussian``.
+
+    Row ``r`` of ``gaussian`` is a Fourier-phase surrogate of the window's Gaussianised
+    version; it and its negative are mapped by rank onto the window's own values
+    (``sorted_values``, ascending; Theiler et al. 1992, AAFT), so surrogates repeat the
+    window's ties exactly. The surrogate set is closed under negation.
+    """
+    rows = gaussian.shape[0]
+    n = sorted_values.shape[0]
+    n_patterns = 1
+    for i in range(2, order + 1):
+        n_patterns *= i
+    counts = np.zeros(2 * n_patterns, dtype=np.int64)
+    out = np.empty(2 * rows)
+    s = np.empty(n)
+    for r in range(rows):
+        rank_order = np.argsort(gaussian[r])
+        for k in range(n):
+            s[rank_order[k]] = sorted_values[k]
+        out[2 * r] = mirrored_permutation_entropy(s, order, counts, mirror)
+        for k in range(n):
+            s[rank_order[k]] = sorted_values[n - 1 - k]
+        out[2 * r + 1] = mirrored_permutation_entropy(s, order, counts, mirror)
     return out
 
 

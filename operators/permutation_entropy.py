@@ -128,11 +128,16 @@ class PermutationEntropy:
         k = np.arange(n_codes + 2, dtype=np.float64)
         self._nlogn = k * np.log(np.maximum(k, 1.0))
         self._sums = np.zeros(1)
+        self._one = np.zeros(1)  # reused for single samples
         self._log_patterns = math.log(math.factorial(order))
 
     def update(self, x: float | np.ndarray) -> float:
         """Add one sample, or a batch in time order; return the entropy of the window now."""
-        values = np.ascontiguousarray(np.atleast_1d(x), dtype=np.float64)
+        if isinstance(x, float | int):
+            values = self._one
+            values[0] = x
+        else:
+            values = np.ascontiguousarray(np.atleast_1d(x), dtype=np.float64)
         if values.ndim != 1:
             raise ValueError(f"x must be a scalar or one-dimensional, got shape {values.shape}")
         permutation_entropy_step(values, self._ints, self._ring, self._digits, self._codes,
