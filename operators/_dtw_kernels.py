@@ -13,9 +13,12 @@ INF = np.inf
 
 
 @numba.njit(cache=True)
-def inverse_std(mean: float, var: float) -> float:
-    """``1 / sqrt(var)``, or 0 when the variance is round-off of a flat run (it normalises to 0)."""
-    if var > 1e-12 * max(mean * mean, 1e-300):
+def inverse_std(var: float, noise: float) -> float:
+    """``1 / sqrt(var)``, or 0 when ``var`` is within round-off ``noise`` of 0 (a flat run).
+
+    A flat run then normalises to zeros instead of to amplified round-off.
+    """
+    if var > noise:
         return 1.0 / np.sqrt(var)
     return 0.0
 
@@ -169,32 +172,53 @@ def lb_keogh_squared(order: np.ndarray, values: np.ndarray, start: int, mean: fl
 
 
 @numba.njit(cache=True)
-def slide_window(ring: np.ndarray, width: int, t: int, x: float, sums: np.ndarray,
+def slide_window(ring: np.ndarray, width: int, t: int, x: float, moments: np.ndarray,
                  at: int) -> int:
     """Store sample number ``t`` in ``ring[t % width]``; return that slot.
 
-    Keeps ``sums[at]`` and ``sums[at + 1]`` equal to the sum and the sum of
-    squares of the last ``width`` samples, recomputed from ``ring`` every
-    ``width`` samples so that round-off cannot accumulate over a long stream.
+    ``moments[at:at + 3]`` = [shift, sum, sum of squares] of ``sample - shift``
+    over the last ``width`` samples. Summing around a shift near the mean keeps
+    the variance exact for signals far from zero (no cancellation of two large
+    sums); the shift is moved to the window's mean, and the sums recomputed from
+    ``ring``, every ``width`` samples, so round-off cannot accumulate either.
     """
     slot = t % width
     old = ring[slot]
     ring[slot] = x
+    if t == 0:
+        moments[at] = x
     if t < width:
-        sums[at] += x
-        sums[at + 1] += x * x
+        d = x - moments[at]
+        moments[at + 1] += d
+        moments[at + 2] += d * d
     elif slot == 0:
+        shift = 0.0
+        for k in range(width):
+            shift += ring[k]
+        shift /= width
         total = 0.0
         squares = 0.0
         for k in range(width):
-            total += ring[k]
-            squares += ring[k] * ring[k]
-        sums[at] = total
-        sums[at + 1] = squares
+            d = ring[k] - shift
+            total += d
+            squares += d * d
+        moments[at] = shift
+        moments[at + 1] = total
+        moments[at + 2] = squares
     else:
-        sums[at] += x - old
-        sums[at + 1] += x * x - old * old
+        d_new = x - moments[at]
+        d_old = old - moments[at]
+        moments[at + 1] += d_new - d_old
+        moments[at + 2] += d_new * d_new - d_old * d_old
     return slot
+
+
+@numba.njit(cache=True)
+def window_mean_inverse_std(moments: np.ndarray, at: int, n: int) -> tuple[float, float]:
+    """Mean and 1 / std of the ``n`` samples summarised by :func:`slide_window`'s ``moments``."""
+    centred = moments[at + 1] / n
+    second = moments[at + 2] / n
+    return moments[at] + centred, inverse_std(second - centred * centred, 1e-12 * second)
 
 
 @numba.njit(cache=True)
@@ -206,8 +230,9 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
     """Feed ``samples`` to a best-match search (UCR suite); return how many improved the best.
 
     State owned by the caller: ``buf`` (2m, every sample written twice so the
-    last ``m`` are contiguous), ``sums`` = [sum, sum of squares, best squared
-    distance], ``counters`` = [samples seen, end index of the best match].
+    last ``m`` are contiguous), ``sums`` = [the window's moments as kept by
+    :func:`slide_window`, best squared distance], ``counters`` = [samples seen,
+    end index of the best match].
     ``stats`` counts candidates pruned by [LB_Kim, LB_Keogh EQ, LB_Keogh EC]
     and fully computed DTWs.
     """
@@ -222,13 +247,11 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
             continue
         start = (t + 1) % m
         if normalize:
-            mean = sums[0] / m
-            var = sums[1] / m - mean * mean
-            inv_std = inverse_std(mean, var)
+            mean, inv_std = window_mean_inverse_std(sums, 0, m)
         else:
             mean = 0.0
             inv_std = 1.0
-        bsf = sums[2]
+        bsf = sums[3]
         if lb_kim_squared(query, buf, start, mean, inv_std, bsf) >= bsf:
             stats[0] += 1
             continue
@@ -253,7 +276,7 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
         stats[3] += 1
         d = dtw_squared(query, cand, radius, bsf, cb)
         if d < bsf:
-            sums[2] = d
+            sums[3] = d
             counters[1] = t
             improved += 1
     return improved
@@ -299,9 +322,9 @@ def spring_samples(samples: np.ndarray, query: np.ndarray, d: np.ndarray, s: np.
 
     ``d``/``s`` hold the previous column of the star-padded time warping matrix
     (accumulated squared cost and start index), ``d_new``/``s_new`` are scratch.
-    ``state`` = [best squared distance of the pending match, sum and sum of
-    squares of ``ring``]; ``counters`` = [samples seen, pending start, pending
-    end]. Each confirmed match is written to a row of ``out`` as (start, end,
+    ``state`` = [best squared distance of the pending match, then the moments
+    of ``ring`` as kept by :func:`slide_window`]; ``counters`` = [samples seen,
+    pending start, pending end]. Each confirmed match is written to a row of ``out`` as (start, end,
     squared distance).
 
     With ``radius >= 0`` a cell ``(t, i)`` may only extend a path that started at
@@ -318,9 +341,8 @@ def spring_samples(samples: np.ndarray, query: np.ndarray, d: np.ndarray, s: np.
         x = raw
         if znorm:
             slide_window(ring, w, t, raw, state, 1)
-            n = min(t + 1, w)
-            mean = state[1] / n
-            x = (raw - mean) * inverse_std(mean, state[2] / n - mean * mean)
+            mean, inv_std = window_mean_inverse_std(state, 1, min(t + 1, w))
+            x = (raw - mean) * inv_std
         star_column(x, t, query, d, s, d_new, s_new, radius)
         dmin = state[0]
         if dmin <= epsilon_sq:

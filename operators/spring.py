@@ -97,7 +97,7 @@ class Spring:
         self._s = np.zeros(m + 1, dtype=np.int64)
         self._d_new = np.empty(m + 1)
         self._s_new = np.empty(m + 1, dtype=np.int64)
-        self._state = np.array([math.inf, 0.0, 0.0])
+        self._state = np.array([math.inf, 0.0, 0.0, 0.0])
         self._counters = np.zeros(3, dtype=np.int64)
         self._ring = np.zeros(m)
         self._one = np.empty(1)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators._dtw_kernels import dtw_squared
+from operators._dtw_kernels import dtw_squared, slide_window, window_mean_inverse_std
 from operators.dtw import (
     BestMatchSearch,
     Match,
@@ -160,6 +160,35 @@ def test_running_sums_stay_exact_far_from_zero():
     window = walk[best.start:best.end + 1]
     assert best.distance == pytest.approx(
         dtw_distance(z_normalise(query), z_normalise(window), 6), rel=1e-6)
+
+
+def test_window_statistics_stay_exact_for_small_variations_far_from_zero():
+    # 1e8 plus a wandering signal of std ~0.01: summing raw values and their squares would
+    # cancel away every digit of the variance; summing around a shift keeps it.
+    rng = np.random.default_rng(8)
+    x = 1e8 + np.cumsum(rng.normal(0, 0.003, 3000))
+    width = 50
+    ring = np.zeros(width)
+    moments = np.zeros(3)
+    for t, v in enumerate(x):
+        slide_window(ring, width, t, v, moments, 0)
+        window = x[max(0, t - width + 1):t + 1]
+        if len(window) < 2:
+            continue
+        mean, inv_std = window_mean_inverse_std(moments, 0, len(window))
+        assert mean == pytest.approx(window.mean(), rel=1e-15)
+        assert 1.0 / inv_std == pytest.approx(window.std(), rel=1e-6)
+
+
+def test_small_shapes_on_a_large_offset_are_found():
+    walk, query, at = planted(5000, seed=9)
+    far = 1e7 + walk * 1e-3  # the same shapes, 1000x smaller, ten million away from zero
+    near_zero, far_away = best_match(walk, query, window=6), best_match(far, query, window=6)
+    assert near_zero is not None and far_away is not None
+    assert far_away.start == near_zero.start == at
+    # Storing 1e7 + 1e-3 * walk keeps about 6 digits of the walk, hence the tolerance.
+    assert far_away.distance == pytest.approx(near_zero.distance, rel=1e-4)
+    assert z_normalise(1e7 + np.array([0.0, 1e-3])) == pytest.approx([-1.0, 1.0], rel=1e-5)
 
 
 def test_flat_windows_normalise_to_zero():
