@@ -121,6 +121,15 @@ def best_window(repeats: int) -> None:
     print(f"|   (ours z-normalised, no peer: {z_us:.2f} µs/sample; full DTW for "
           f"{search.pruning['dtw']} of {n - m + 1:,} windows) | | | |")
 
+    def per_sample() -> None:
+        update = BestMatchSearch(query, window=radius).update
+        for x in walk.tolist():
+            update(x)
+
+    one_us = statistics.median(timed(per_sample) for _ in range(repeats)) / n * 1e6
+    print(f"|   (ours z-normalised, `update` one sample at a time: {one_us:.2f} µs/sample) "
+          "| | | |")
+
 
 def best_any_length(repeats: int) -> None:
     n, m = 100_000, 64
