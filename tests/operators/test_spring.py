@@ -193,12 +193,15 @@ def test_update_many_equals_update():
     assert Spring(query, 4.0).update_many(x) == online and len(online) == 3
 
 
-def test_pickle_mid_stream_resumes_identically():
+@pytest.mark.parametrize(("threshold", "window", "znorm"),
+                         [(4.0, None, False), (4.0, 8, False), (3.0, None, True)])
+def test_pickle_mid_stream_resumes_identically(threshold, window, znorm):
     x, query, _ = noisy_occurrences(2)
-    reference = Spring(query, 4.0)
+    reference = Spring(query, threshold, window=window, znorm=znorm)
     expected = [reference.update(float(v)) for v in x]
-    for cut in (0, 1, 520, 530, 2150, 5999):
-        spring = Spring(query, 4.0)
+    assert sum(map(len, expected)) >= 2  # the cuts below fall inside and between matches
+    for cut in (0, 1, 39, 40, 41, 520, 530, 2150, 5999):
+        spring = Spring(query, threshold, window=window, znorm=znorm)
         got = [spring.update(float(v)) for v in x[:cut]]
         spring = pickle.loads(pickle.dumps(spring))
         got += [spring.update(float(v)) for v in x[cut:]]
