@@ -124,36 +124,61 @@ def nearest_neighbours(emb: np.ndarray, theiler: int, max_norm: bool,
 
 
 @numba.njit(cache=True)
-def divergence_curve(emb: np.ndarray, nn: np.ndarray,
-                     horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def divergence_curve(emb: np.ndarray, nn: np.ndarray, horizon: int,
+                     split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Mean log distance between each row and its neighbour after k = 0..horizon steps.
 
     Rows ``i`` with a neighbour ``j`` take part when both ``i + horizon`` and
     ``j + horizon`` are rows of ``emb`` (Rosenstein et al. 1993, eq. 9); zero
-    distances are left out of the mean. Returns the curve and the pairs used.
+    distances are left out of the mean. Returns the curve over all pairs, the
+    curves of the pairs with ``i < split`` and with ``i >= split`` (NaN where
+    no distance is nonzero), and the number of pairs.
+
+    Logs are taken of running products of squared distances, renormalised
+    before they can overflow or underflow, rather than of every distance: the
+    curve costs about one logarithm per twenty distances.
     """
     count, dim = emb.shape
-    total = np.zeros(horizon + 1)
-    used = np.zeros(horizon + 1)
+    total = np.zeros((2, horizon + 1))
+    used = np.zeros((2, horizon + 1))
+    product = np.ones((2, horizon + 1))
     pairs = 0
     for i in range(count - horizon):
         j = nn[i]
         if j < 0 or j + horizon >= count:
             continue
         pairs += 1
+        side = 0 if i < split else 1
         for k in range(horizon + 1):
             d = 0.0
             for c in range(dim):
                 v = emb[i + k, c] - emb[j + k, c]
                 d += v * v
             if d > 0.0:
-                total[k] += 0.5 * np.log(d)
-                used[k] += 1.0
+                used[side, k] += 1.0
+                if d < 1e-100 or d > 1e100:
+                    total[side, k] += np.log(d)
+                    continue
+                p = product[side, k] * d
+                if p < 1e-150 or p > 1e150:
+                    total[side, k] += np.log(p)
+                    p = 1.0
+                product[side, k] = p
+    for side in range(2):
+        for k in range(horizon + 1):
+            total[side, k] = 0.5 * (total[side, k] + np.log(product[side, k]))
     curve = np.full(horizon + 1, np.nan)
+    first = np.full(horizon + 1, np.nan)
+    second = np.full(horizon + 1, np.nan)
     for k in range(horizon + 1):
-        if used[k] > 0.0:
-            curve[k] = total[k] / used[k]
-    return curve, np.array([pairs])
+        both = used[0, k] + used[1, k]
+        if both > 0.0:
+            curve[k] = (total[0, k] + total[1, k]) / both
+        if used[0, k] > 0.0:
+            first[k] = total[0, k] / used[0, k]
+        if used[1, k] > 0.0:
+            second[k] = total[1, k] / used[1, k]
+    return curve, first, second, pairs
 
 
 @numba.njit(cache=True)

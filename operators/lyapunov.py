@@ -80,6 +80,8 @@ MIN_DETERMINISM = 1.0
 MIN_PERIODS = 20.0
 #: ... and the two halves of the reference points to agree on the slope within this fraction.
 MAX_SPLIT_DISAGREEMENT = 0.25
+#: Points whose neighbour distance is averaged in the surrogate check.
+CLOSENESS_QUERIES = 2000
 #: Random pairs used to measure the saturation level y_ref.
 REFERENCE_PAIRS = 4000
 
@@ -203,15 +205,9 @@ def divergence(x: np.ndarray | list[float], lag: int, emb_dim: int, theiler: int
         )
     emb = delay_embed(arr, lag, emb_dim, count)
     nn, _ = nearest_neighbours(emb[: count - horizon], theiler, False, 1)
-    curve, pairs = divergence_curve(emb, nn, horizon)
-    half = nn.shape[0] // 2
-    first = nn.copy()
-    first[half:] = -1
-    second = nn.copy()
-    second[:half] = -1
-    halves = (divergence_curve(emb, first, horizon)[0], divergence_curve(emb, second, horizon)[0])
-    return Divergence(curve=curve, reference=_reference_level(emb, theiler),
-                      pairs=int(pairs[0]), halves=halves)
+    curve, first, second, pairs = divergence_curve(emb, nn, horizon, nn.shape[0] // 2)
+    return Divergence(curve=curve, reference=_reference_level(emb, theiler), pairs=pairs,
+                      halves=(first, second))
 
 
 def _reference_level(emb: np.ndarray, theiler: int) -> float:
@@ -388,10 +384,14 @@ def largest_lyapunov(x: np.ndarray | list[float], *, dt: float = 1.0, lag: int |
 
 
 def _closeness(x: np.ndarray, lag: int, emb_dim: int, theiler: int, horizon: int) -> float:
-    """``curve[0] - reference`` of :func:`divergence`, without following the pairs."""
+    """``curve[0] - reference`` of :func:`divergence`, without following the pairs.
+
+    Averaged over at most ``CLOSENESS_QUERIES`` evenly spaced points.
+    """
     count = x.shape[0] - (emb_dim - 1) * lag
     emb = delay_embed(x, lag, emb_dim, count)
-    _, dist = nearest_neighbours(emb[: count - horizon], theiler, False, 1)
+    stride = max(1, (count - horizon) // CLOSENESS_QUERIES)
+    _, dist = nearest_neighbours(emb[: count - horizon], theiler, False, stride)
     dist = dist[np.isfinite(dist)]
     if not dist.size:
         return math.inf
