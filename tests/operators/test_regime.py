@@ -178,6 +178,25 @@ def test_quantised_noise_is_still_noise(levels):
         assert classify(y).kind == NOISE, seed
 
 
+@pytest.mark.parametrize("drift", [0.0, 4.0, 30.0, 1000.0])
+def test_a_linear_drift_does_not_change_the_regime_of_the_fluctuations(drift):
+    ramp = drift * np.linspace(0.0, 1.0, 300)
+    for seed in range(5):
+        for x, kind in [(white_noise(300, seed=seed), NOISE),
+                        (add_noise(period_k_map(300, 5, seed=seed), 0.05, seed=seed), PERIODIC),
+                        (add_noise(sine(300, period=9.0 + seed), 0.05, seed=seed), PERIODIC),
+                        (logistic(300, seed=seed), CHAOTIC), (henon(300, seed=seed), CHAOTIC)]:
+            z = (x - x.mean()) / x.std()
+            r = classify(z + ramp)
+            assert r.kind == kind, (drift, seed, kind, r.scores)
+
+
+def test_a_straight_line_is_a_fixed_point_without_confidence():
+    r = classify(3.0 - 0.25 * np.arange(100.0))
+    assert r.kind == FIXED_POINT and not r.confident
+    assert r.scores["trend_r2"] == pytest.approx(1.0)
+
+
 def test_reports_the_period_and_frequency_in_time_units():
     r = classify(sine(300, period=25.0), dt=0.5)
     assert r.kind == PERIODIC and r.confident
