@@ -24,8 +24,8 @@ for calculating largest Lyapunov exponents from small data sets", Physica D
 short or degenerate windows, come out non-confident.
 
 Neighbour search, divergence curve and segment search are numba kernels in
-:mod:`operators._lyapunov_kernels`; 10,000 samples take a few tens of
-milliseconds.
+:mod:`operators._lyapunov_kernels`; 10,000 samples take 20-100 ms, a
+streaming window of 400 a few milliseconds.
 
 Examples
 --------
@@ -354,9 +354,13 @@ def largest_lyapunov(x: np.ndarray | list[float], *, dt: float = 1.0, lag: int |
         return unusable(f"too short: {n} samples, need {MIN_SAMPLES}")
     if not np.all(np.isfinite(arr)):
         return unusable("NaN or inf in the input")
-    if float(arr.max()) - float(arr.min()) <= 1e-12 * max(1.0, float(np.abs(arr).max())):
+    # The exponent ignores offset and scale; map to [0, 1] so no distance over- or underflows.
+    arr = arr / float(np.abs(arr).max() or 1.0)
+    low = float(arr.min())
+    span = float(arr.max()) - low
+    if span <= 1e-12:
         return unusable("constant input")
-    arr = np.ascontiguousarray(arr)
+    arr = np.ascontiguousarray((arr - low) / span)
     used_lag = mutual_information_lag(arr) if lag is None else lag
     if (n - 1) // used_lag < 8:
         return unusable(f"too short for lag={used_lag}", used_lag)

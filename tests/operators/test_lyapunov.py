@@ -158,6 +158,18 @@ def test_invalid_arguments_raise_and_name_the_valid_values():
         SlidingLyapunov(window=300, every=0)
 
 
+def test_offset_and_scale_do_not_change_the_result_even_at_the_limits_of_float64():
+    x = henon(3000)
+    expected = largest_lyapunov(x)
+    assert expected.confident
+    for y in (x * 1e300, x * 1e-300, 3.0 - 5.0 * x, x + 1e6):
+        result = largest_lyapunov(y)
+        assert result.confident
+        assert result.value == pytest.approx(expected.value, rel=1e-6)
+        assert (result.lag, result.emb_dim, result.fit_range) == (
+            expected.lag, expected.emb_dim, expected.fit_range)
+
+
 def test_value_is_per_time_unit_and_explicit_parameters_are_used():
     x = henon(4000)
     per_step = largest_lyapunov(x, lag=1, emb_dim=2, theiler=5)
