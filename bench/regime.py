@@ -9,6 +9,8 @@ Prints, from one run:
   the median of repeats, after numba warm-up), overall and per true regime;
 - the incremental permutation entropy per sample, fed in batches and one sample per call,
   beside the plain way of recomputing it over the window at each sample;
+- how soon ``RegimeMonitor`` (48-sample windows) notices a latency-like series that
+  switches from periodic to chaotic;
 - the 0–1 test on 300 and 2000 samples beside a plain-NumPy implementation of the same
   algorithm (P. Matthews' reference ``z1test.m``, vectorised over lags), with the
   same ``c`` values, checked to agree.
@@ -28,9 +30,16 @@ from functools import partial
 import numpy as np
 
 from operators.permutation_entropy import PermutationEntropy, permutation_entropy
-from operators.regime import CHAOTIC, KINDS, NOISE, PERIODIC, classify
+from operators.regime import CHAOTIC, KINDS, NOISE, PERIODIC, RegimeMonitor, classify
 from operators.zero_one_test import C_HIGH, C_LOW, zero_one_k_values
-from tests.operators.dynamical_systems import logistic, white_noise
+from tests.operators.dynamical_systems import (
+    add_noise,
+    henon,
+    logistic,
+    period_k_map,
+    sine,
+    white_noise,
+)
 from tests.operators.test_regime import (
     accuracy,
     confusion,
@@ -156,6 +165,55 @@ def bench_zero_one(repeats: int) -> None:
     print()
 
 
+def switching_series(seed: int) -> np.ndarray:
+    """300 periodic samples (period-2..8 map or sine) then 300 chaotic ones (logistic or
+    Hénon), both scaled to a latency-like 50 +- 5, with 0, 2 or 5 % noise."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 9))
+    before = (period_k_map(300, k, seed=seed) if seed % 2
+              else sine(300, period=rng.uniform(3.3, 12), phase=1.0))
+    after = logistic(300, seed=seed) if seed % 4 < 2 else henon(300, seed=seed)
+    parts = [(p - p.mean()) / p.std() for p in (before, after)]
+    return add_noise(50 + 5 * np.concatenate(parts), (0.0, 0.02, 0.05)[seed % 3], seed=seed)
+
+
+def bench_switch(seeds: int, window: int, every: int) -> None:
+    left: list[int] = []
+    chaotic: list[int] = []
+    wrong = checks = 0
+    started = time.perf_counter()
+    for seed in range(seeds):
+        monitor = RegimeMonitor(window=window, every=every)
+        first_left = first_chaotic = None
+        for i, v in enumerate(switching_series(seed)):
+            r = monitor.update(v)
+            if r is None:
+                continue
+            if i < 300:
+                checks += 1
+                wrong += r.kind != PERIODIC
+            else:
+                if first_left is None and r.kind != PERIODIC:
+                    first_left = i - 300
+                if first_chaotic is None and r.kind == CHAOTIC:
+                    first_chaotic = i - 300
+        left.append(600 if first_left is None else first_left)
+        chaotic.append(600 if first_chaotic is None else first_chaotic)
+    elapsed = time.perf_counter() - started
+    print(f"## Periodic -> chaotic switch, RegimeMonitor(window={window}, every={every}), "
+          f"{seeds} series\n")
+    print(f"non-periodic verdicts before the switch: {wrong} of {checks} "
+          f"({elapsed / (seeds * 600 / every) * 1e3:.2f} ms per classification)\n")
+    print("| samples after the switch until | median | p90 | max | within 50 |")
+    print("|---|---|---|---|---|")
+    for label, delays in (("first non-periodic verdict", left),
+                          ("first chaotic verdict", chaotic)):
+        within = sum(d < 50 for d in delays)
+        print(f"| {label} | {statistics.median(delays):.0f} | "
+              f"{np.percentile(delays, 90):.0f} | {max(delays)} | {within}/{seeds} |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,6 +224,7 @@ def main() -> None:
     args = parser.parse_args()
     bench_accuracy(args.seeds)
     bench_classify(args.seeds, args.repeats)
+    bench_switch(3 * args.seeds, window=48, every=2)
     bench_permutation_entropy(args.samples)
     bench_zero_one(args.repeats)
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+# Fast-math flags that let LLVM reorder (and so vectorise) floating-point sums, without the
+# no-NaN / no-infinity assumptions, which would break comparisons with np.inf.
+REASSOCIATE = {"reassoc", "contract", "arcp", "nsz"}
+
 
 @numba.njit(cache=True)
 def ordinal_codes(x: np.ndarray, order: int, delay: int) -> np.ndarray:
@@ -136,7 +140,7 @@ def permutation_entropy_step(values: np.ndarray, ints: np.ndarray, ring: np.ndar
         counts[code] = c + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=REASSOCIATE)
 def zero_one_k_per_c(phi: np.ndarray, cs: np.ndarray, n_cut: int) -> np.ndarray:
     """Gottwald–Melbourne (2009) correlation statistic ``K_c`` for each frequency ``c``.
 
@@ -258,7 +262,8 @@ def surrogate_entropies(gaussian: np.ndarray, sorted_values: np.ndarray, order: 
     Row ``r`` of ``gaussian`` is a Fourier-phase surrogate of the window's Gaussianised
     version; it and its negative are mapped by rank onto the window's own values
     (``sorted_values``, ascending; Theiler et al. 1992, AAFT), so surrogates repeat the
-    window's ties exactly. The surrogate set is closed under negation.
+    window's ties exactly. The surrogate set is closed under negation. With
+    ``mirror=False`` (a window without ties) one entropy per row is returned.
     """
     rows = gaussian.shape[0]
     n = sorted_values.shape[0]
@@ -266,6 +271,13 @@ def surrogate_entropies(gaussian: np.ndarray, sorted_values: np.ndarray, order: 
     for i in range(2, order + 1):
         n_patterns *= i
     counts = np.zeros(2 * n_patterns, dtype=np.int64)
+    if not mirror:
+        # Without ties the rank mapping is monotone and the negative mirrors every pattern:
+        # neither changes the entropy, so each row stands for its pair as it is.
+        out = np.empty(rows)
+        for r in range(rows):
+            out[r] = mirrored_permutation_entropy(gaussian[r], order, counts, False)
+        return out
     out = np.empty(2 * rows)
     s = np.empty(n)
     for r in range(rows):
@@ -279,7 +291,7 @@ def surrogate_entropies(gaussian: np.ndarray, sorted_values: np.ndarray, order: 
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=REASSOCIATE)
 def best_repeat_lag(z: np.ndarray, max_lag: int) -> tuple[int, float, float]:
     """Lag of best exact repetition: ``p`` in ``2..max_lag`` minimising the error
     ``mean((z[t] - z[t-p])^2) / (2 var z)`` (ties go to the shorter lag); returns

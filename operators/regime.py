@@ -40,8 +40,8 @@ pipeline and stops at the first stage that decides:
 
 Every statistic is computed on the standardised window and is invariant under
 ``x -> a*x + b`` for ``a != 0``, so the verdict is too: the surrogates use a
-fixed seed and come in negated pairs, and permutation entropies are averaged
-over the series and its negative, which matters only for tied values.
+fixed seed, and for windows with tied values they come in negated pairs and
+permutation entropies are averaged over the series and its negative.
 
 Windows need at least ``MIN_LENGTH`` (16) samples. Measured accuracy
 (``python -m bench.regime``): 100 % on the five-regime reference suite of
@@ -94,7 +94,7 @@ LINE_FRACTION = 0.95
 HARMONIC_TOLERANCE_BINS = 0.1
 REPEAT_ERROR = 0.05
 # Stage 3: permutation entropy this many surrogate standard deviations below theirs.
-N_SURROGATES = 40  # 20 Fourier-phase draws, each with its negative
+N_SURROGATES = 40  # Fourier-phase draws (each with its negative when the window has ties)
 PE_Z_THRESHOLD = 3.5
 # Stage 4: 0–1 test.
 N_C = 50
@@ -329,8 +329,10 @@ def pe_surrogate_z(z: np.ndarray, order: int, n_surrogates: int = N_SURROGATES,
     the result is mapped by rank back onto ``z``'s own values. They realise the null
     hypothesis "a monotone transform of a linear Gaussian process", which covers white
     and coloured (AR) noise, and they repeat ``z``'s ties, so quantised data are compared
-    like with like. Entropies are the mean over the series and its negative, and the
-    surrogates come in negated pairs, so the z-score is exactly the same for ``-z``.
+    like with like. With ties, entropies are the mean over the series and its negative
+    and each surrogate comes with its negated twin, so the z-score is exactly the same
+    for ``-z``; without ties the remapping and the negation change no ordinal pattern
+    count, and one entropy per Fourier draw is computed.
 
     Examples
     --------
@@ -352,7 +354,7 @@ def pe_surrogate_z(z: np.ndarray, order: int, n_surrogates: int = N_SURROGATES,
     ranks = np.empty(n, dtype=np.int64)
     ranks[np.argsort(values, kind="stable")] = np.arange(n)
     amplitude = np.abs(np.fft.rfft(normal_scores(n)[ranks]))
-    gaussian = np.fft.irfft(amplitude * _random_phases(n, (n_surrogates + 1) // 2, seed), n)
+    gaussian = np.fft.irfft(amplitude * _random_phases(n, n_surrogates, seed), n)
     sur = surrogate_entropies(gaussian, ordered, order, ties) / log_patterns
     spread = max(float(sur.std(ddof=1)), 1e-3)
     return pe, (pe - float(sur.mean())) / spread
