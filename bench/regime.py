@@ -91,7 +91,8 @@ def bench_accuracy(seeds: int) -> None:
     total = sum(matrix.values())
     print(f"## Accuracy, 300-sample windows ({total} windows, {seeds} seeds, 0–10 % noise)\n")
     print(format_confusion(matrix))
-    print(f"\noverall accuracy {accuracy(matrix):.2%}; misses: {dict(misses) or 'none'}\n")
+    print(f"\noverall accuracy {accuracy(matrix):.2%}; misses (and how many of them "
+          f"confident): {dict(misses) or 'none'}\n")
     matrix, misses = confusion(short_suite(48, seeds=2 * seeds))
     total = sum(matrix.values())
     print(f"## Accuracy, 48-sample windows ({total} windows, 0–5 % noise)\n")

@@ -15,8 +15,9 @@ pipeline and stops at the first stage that decides:
    :func:`max_lines` sharp lines (``n // 12``, within 3..``MAX_LINES``) hold at
    least ``LINE_FRACTION`` of the power, the
    window is *periodic* if every line is a harmonic of one fundamental, else
-   *quasi-periodic*. The 0–1 test (no downsampling) is run as a cross-check:
-   regular dynamics give ``K`` near 0, and the verdict is confident only then.
+   *quasi-periodic*. The 0–1 test (no downsampling) is run as a cross-check
+   on windows of 64 samples or more: regular dynamics give ``K`` near 0, and
+   the verdict is confident only then.
    A window without a clean line spectrum (say a period-8 map in 32 samples, or
    a pulse train) that repeats itself at an integer lag ``2 <= p <= n/3`` to
    within ``REPEAT_ERROR`` of its variance, and four times better than at lag 1
@@ -96,6 +97,7 @@ REPEAT_ERROR = 0.05
 # Stage 3: permutation entropy this many surrogate standard deviations below theirs.
 N_SURROGATES = 40  # Fourier-phase draws (each with its negative when the window has ties)
 PE_Z_THRESHOLD = 3.5
+MIN_CONFIDENT_NOISE = 48  # at 32 samples a quarter of chaotic windows pass for noise
 # Stage 4: 0–1 test.
 N_C = 50
 K_THRESHOLD = 0.5
@@ -258,15 +260,14 @@ def classify(x: np.ndarray | list[float], *, dt: float = 1.0) -> RegimeResult:
     is_line_spectrum = (spectrum.count <= max_lines(n)
                         and spectrum.line_fraction >= LINE_FRACTION
                         and spectrum.frequencies[0] * n >= 1.5)
-    if is_line_spectrum and n >= 4 * MIN_LENGTH:
-        k = zero_one_test(z, n_c=N_C, seed=SEED)
-        scores.update(zero_one_k=k, downsample=1)
-        clear_lines = (spectrum.line_fraction >= (1 + LINE_FRACTION) / 2
-                       and (harmonic or spectrum.harmonic_error > 5 * HARMONIC_TOLERANCE_BINS))
-        return RegimeResult(PERIODIC if harmonic else QUASI_PERIODIC, scores,
-                            clear_lines and k < K_THRESHOLD)
     if is_line_spectrum:
-        return RegimeResult(PERIODIC if harmonic else QUASI_PERIODIC, scores, False)
+        confident = (spectrum.line_fraction >= (1 + LINE_FRACTION) / 2
+                     and (harmonic or spectrum.harmonic_error > 5 * HARMONIC_TOLERANCE_BINS))
+        if n >= 4 * MIN_LENGTH:  # below, n // 10 lags are too few for the 0–1 test
+            k = zero_one_test(z, n_c=N_C, seed=SEED)
+            scores.update(zero_one_k=k, downsample=1)
+            confident = confident and k < K_THRESHOLD
+        return RegimeResult(PERIODIC if harmonic else QUASI_PERIODIC, scores, confident)
     lag, repeat_error, lag1_error = best_repeat_lag(z, n // 3)
     scores.update(repeat_lag=int(lag), repeat_error=float(repeat_error))
     if repeat_error <= REPEAT_ERROR and repeat_error <= lag1_error / 4:
@@ -278,7 +279,9 @@ def classify(x: np.ndarray | list[float], *, dt: float = 1.0) -> RegimeResult:
     pe, pe_z = pe_surrogate_z(z, order)
     scores.update(permutation_entropy=pe, pe_order=order, pe_surrogate_z=pe_z)
     if pe_z > -PE_Z_THRESHOLD:
-        return RegimeResult(NOISE, scores, pe_z > -PE_Z_THRESHOLD / 2)
+        # Below MIN_CONFIDENT_NOISE samples the test lacks the power to vouch for noise.
+        return RegimeResult(NOISE, scores,
+                            pe_z > -PE_Z_THRESHOLD / 2 and n >= MIN_CONFIDENT_NOISE)
 
     # 4. 0–1 test on the window downsampled to undo oversampling.
     tau = downsample_factor(z)
