@@ -54,6 +54,11 @@ def permutation_entropy(x: np.ndarray | list[float], order: int = 3, delay: int 
     float
         The entropy; NaN when ``x`` is shorter than one pattern.
 
+    Raises
+    ------
+    ValueError
+        For a NaN or an infinity in ``x`` (an ordinal pattern needs an order).
+
     Examples
     --------
     >>> round(permutation_entropy([4, 7, 9, 10, 6, 11, 3], order=3), 3)   # the paper's example
@@ -68,6 +73,8 @@ def permutation_entropy(x: np.ndarray | list[float], order: int = 3, delay: int 
     values = np.ascontiguousarray(x, dtype=np.float64)
     if values.ndim != 1:
         raise ValueError(f"x must be one-dimensional, got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("x must be finite (no NaN or inf)")
     h = float(permutation_entropy_kernel(values, order, delay))
     return h / math.log(math.factorial(order)) if normalize else h
 
@@ -91,7 +98,8 @@ class PermutationEntropy:
     -----
     After each update, :attr:`value` equals
     ``permutation_entropy(last_window_samples, order, delay, normalize)`` on the last
-    ``min(samples_seen, window)`` samples (NaN until one pattern is complete). The state
+    ``min(samples_seen, window)`` samples (NaN until one pattern is complete). A NaN or
+    infinite sample raises ``ValueError`` and leaves the state as it was. The state
     is a handful of NumPy arrays; it pickles, and a restored copy continues identically.
     Bandt & Pompe, Phys. Rev. Lett. 88, 174102 (2002).
 
@@ -134,12 +142,17 @@ class PermutationEntropy:
     def update(self, x: float | np.ndarray) -> float:
         """Add one sample, or a batch in time order; return the entropy of the window now."""
         if isinstance(x, float | int):
+            if not math.isfinite(x):
+                raise ValueError(f"samples must be finite, got {x!r}; the state is unchanged")
             values = self._one
             values[0] = x
         else:
             values = np.ascontiguousarray(np.atleast_1d(x), dtype=np.float64)
-        if values.ndim != 1:
-            raise ValueError(f"x must be a scalar or one-dimensional, got shape {values.shape}")
+            if values.ndim != 1:
+                raise ValueError(
+                    f"x must be a scalar or one-dimensional, got shape {values.shape}")
+            if not np.all(np.isfinite(values)):
+                raise ValueError("samples must be finite (no NaN or inf); the state is unchanged")
         permutation_entropy_step(values, self._ints, self._ring, self._digits, self._codes,
                                  self._counts, self._nlogn, self._sums)
         return self.value

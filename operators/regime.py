@@ -466,6 +466,8 @@ class RegimeMonitor:
     ``update`` with a batch classifies at most once: at the last sample of the batch
     at which a classification is due, on the window as it stood at that sample (earlier
     due points inside the same batch are skipped, their windows being superseded).
+    A NaN or infinite sample raises ``ValueError`` before anything is stored, so the
+    caller can drop it and go on.
 
     Examples
     --------
@@ -500,6 +502,8 @@ class RegimeMonitor:
         values = np.atleast_1d(np.asarray(x, dtype=np.float64))
         if values.ndim != 1:
             raise ValueError(f"x must be a scalar or one-dimensional, got shape {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("samples must be finite (no NaN or inf); the state is unchanged")
         m = values.shape[0]
         if m == 0:
             return None

@@ -116,6 +116,18 @@ def test_constructor_names_valid_values(kwargs, message):
         PermutationEntropy(**kwargs)
 
 
+def test_non_finite_samples_raise_and_leave_the_state_unchanged():
+    pe = PermutationEntropy(order=3, window=10)
+    pe.update([1.0, 3.0, 2.0, 5.0])
+    before = pickle.dumps(pe)
+    for bad in (math.nan, -math.inf, np.array([1.0, np.nan])):
+        with pytest.raises(ValueError, match="finite"):
+            pe.update(bad)
+        assert pickle.dumps(pe) == before
+    with pytest.raises(ValueError, match="finite"):
+        permutation_entropy([1.0, math.nan, 2.0, 3.0])
+
+
 def test_value_is_nan_before_the_first_pattern():
     pe = PermutationEntropy(order=4, window=10)
     assert math.isnan(pe.value)

@@ -326,6 +326,18 @@ def test_monitor_pickle_round_trip_resumes_identically():
         assert got == expected
 
 
+def test_monitor_rejects_non_finite_samples_without_changing_state():
+    x = period_k_map(100, 4, seed=1)
+    monitor = RegimeMonitor(window=32, every=8)
+    monitor.update(x[:50])
+    before = pickle.dumps(monitor)
+    for bad in (math.nan, math.inf, np.r_[1.0, np.nan, 2.0]):
+        with pytest.raises(ValueError, match="finite"):
+            monitor.update(bad)
+        assert pickle.dumps(monitor) == before
+    assert monitor.update(x[50:56]).kind == PERIODIC
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"window": MIN_LENGTH - 1}, f"window must be >= {MIN_LENGTH}"),
     ({"every": 0}, "every must be >= 1"),
