@@ -69,8 +69,9 @@ def permutation_entropy_kernel(x: np.ndarray, order: int, delay: int) -> float:
 @numba.njit(cache=True)
 def permutation_entropy_step(values: np.ndarray, ints: np.ndarray, ring: np.ndarray,
                              digits: np.ndarray, codes: np.ndarray, counts: np.ndarray,
-                             nlogn: np.ndarray, sums: np.ndarray) -> None:
-    """Feed ``values`` to an incremental permutation-entropy state, O(order) work per sample.
+                             nlogn: np.ndarray, sums: np.ndarray) -> float:
+    """Feed ``values`` to an incremental permutation-entropy state, O(order) work per sample;
+    return the entropy (nats) of the window afterwards, NaN before the first pattern.
 
     State layout (all owned by :class:`operators.permutation_entropy.PermutationEntropy`):
 
@@ -138,6 +139,11 @@ def permutation_entropy_step(values: np.ndarray, ints: np.ndarray, ring: np.ndar
         c = counts[code]
         sums[0] += nlogn[c + 1] - nlogn[c]
         counts[code] = c + 1
+    n = ints[3]
+    if n == 0:
+        return np.nan
+    # The running sum can leave -1e-16 where the exact answer is 0.
+    return max(np.log(n) - sums[0] / n, 0.0)
 
 
 @numba.njit(cache=True, fastmath=REASSOCIATE)

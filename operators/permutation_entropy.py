@@ -153,9 +153,9 @@ class PermutationEntropy:
                     f"x must be a scalar or one-dimensional, got shape {values.shape}")
             if not np.all(np.isfinite(values)):
                 raise ValueError("samples must be finite (no NaN or inf); the state is unchanged")
-        permutation_entropy_step(values, self._ints, self._ring, self._digits, self._codes,
-                                 self._counts, self._nlogn, self._sums)
-        return self.value
+        h = permutation_entropy_step(values, self._ints, self._ring, self._digits, self._codes,
+                                     self._counts, self._nlogn, self._sums)
+        return h / self._log_patterns if self.normalize else h
 
     @property
     def value(self) -> float:
