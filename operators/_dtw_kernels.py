@@ -6,8 +6,11 @@ distance is a sum of such costs; the public modules take the square root.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
+from numba.extending import overload
 
 INF = np.inf
 
@@ -23,44 +26,116 @@ def inverse_std(var: float, noise: float) -> float:
     return 0.0
 
 
-@numba.njit(cache=True)
-def dtw_squared(a: np.ndarray, b: np.ndarray, radius: int, limit: float,
-                cb: np.ndarray) -> float:
-    """Squared DTW of ``a`` and ``b`` inside the band ``|i - j| <= radius``, or inf.
+def squared_distance(x: np.ndarray, i: int, y: np.ndarray, j: int) -> float:
+    """Local DTW cost of sample ``x[i]`` and sample ``y[j]``: their squared Euclidean distance.
 
-    Returns inf as soon as every cell of a row of ``a`` exceeds ``limit`` (early
-    abandoning, Rakthanmanon et al. 2012). When ``cb`` is not empty, ``cb[k]``
-    is a lower bound on the cost still to come from columns ``k..`` of ``b``
-    (a cumulative LB_Keogh), which tightens the abandoning test.
+    Samples are scalars (1-d series) or rows (``n x d`` series, the dtaidistance
+    ``dtw_ndim`` convention). Kernels call it and numba compiles the variant
+    for the arrays' dimension (see the overload below); this body is the
+    plain-Python meaning of it.
+    """
+    diff = np.asarray(x[i], dtype=np.float64) - np.asarray(y[j], dtype=np.float64)
+    return float(np.sum(diff * diff))
+
+
+@overload(squared_distance)
+def _squared_distance(x: Any, i: Any, y: Any, j: Any) -> Any:
+    # numba wants the implementation's annotations to be the overload's, hence Any.
+    if x.ndim == 1:
+        def scalar(x: Any, i: Any, y: Any, j: Any) -> Any:
+            diff = x[i] - y[j]
+            return diff * diff
+        return scalar
+
+    def rows(x: Any, i: Any, y: Any, j: Any) -> Any:
+        total = 0.0
+        for k in range(x.shape[1]):
+            diff = x[i, k] - y[j, k]
+            total += diff * diff
+        return total
+    return rows
+
+
+@numba.njit(cache=True)
+def band_rows(k: int, n: int, m: int, below: int, above: int) -> tuple[int, int]:
+    """First and last row ``i`` (1-based) of anti-diagonal ``i + j = k`` inside the band.
+
+    Cell ``(i, j)`` of an ``n x m`` matrix is in the band when
+    ``-below <= j - i <= above``.
+    """
+    return max(1, k - m, (k - above + 1) // 2), min(n, k - 1, (k + below) // 2)
+
+
+@numba.njit(cache=True)
+def dtw_squared(a: np.ndarray, b: np.ndarray, below: int, above: int) -> float:
+    """Squared DTW of ``a`` and ``b`` over the cells with ``-below <= j - i <= above``.
+
+    Computed by anti-diagonals (``i + j`` constant): the cells of one
+    anti-diagonal depend only on the two before it, never on each other, so the
+    inner loop has no carried dependency and no branch, and LLVM turns it into
+    SIMD minimum and add instructions. Each cell is still
+    ``cost + min(up-left, up, left)`` with the same operands as the row-by-row
+    recurrence, so the result is bit-for-bit the textbook one. Memory: three
+    anti-diagonals, O(len(a)). The band must hold both corners' diagonals
+    (``below >= max(0, n - m)``, ``above >= max(0, m - n)``, both >= 0): then it
+    holds a path and each anti-diagonal's rows are one run, possibly empty.
     """
     n = a.shape[0]
     m = b.shape[0]
-    prev = np.empty(m + 1)
-    cur = np.empty(m + 1)
+    # b reversed: along an anti-diagonal j falls as i rises, so both walks are contiguous.
+    flipped = b[::-1].copy()
+    diagonals = np.full((3, n + 1), INF)
+    diagonals[0, 0] = 0.0  # cell (0, 0) of the padded matrix; anti-diagonal 1 is all inf
+    for k in range(2, n + m + 1):
+        lo, hi = band_rows(k, n, m, below, above)  # lo == hi + 1: no cell (odd k, narrow band)
+        # Cell (i, k - i): up-left is on anti-diagonal k - 2, up and left on k - 1.
+        up_left = diagonals[(k - 2) % 3, lo - 1:hi]
+        up = diagonals[(k - 1) % 3, lo - 1:hi]
+        left = diagonals[(k - 1) % 3, lo:hi + 1]
+        current = diagonals[k % 3]
+        out = current[lo:hi + 1]
+        rows = a[lo - 1:hi]
+        columns = flipped[m - k + lo:m - k + hi + 1]
+        for t in range(hi - lo + 1):
+            out[t] = min(up_left[t], up[t], left[t]) + squared_distance(rows, t, columns, t)
+        # The run moves by at most one row per anti-diagonal: one inf on each side suffices
+        # (for an empty run these two are the cells the next anti-diagonal reads).
+        current[lo - 1] = INF
+        if hi < n:
+            current[hi + 1] = INF
+    return float(diagonals[(n + m) % 3, n])
+
+
+@numba.njit(cache=True)
+def dtw_squared_abandoning(a: np.ndarray, b: np.ndarray, below: int, above: int, limit: float,
+                           cb: np.ndarray) -> float:
+    """Squared DTW of ``a`` and ``b`` in the band ``-below <= j - i <= above``, or inf.
+
+    Row by row, returning inf as soon as every cell of a row of ``a`` exceeds
+    ``limit`` (early abandoning, Rakthanmanon et al. 2012). When ``cb`` is not
+    empty, ``cb[k]`` is a lower bound on the cost still to come from columns
+    ``k..`` of ``b`` (a cumulative LB_Keogh), which tightens the abandoning test.
+    Slower per cell than :func:`dtw_squared`; use it only with a finite ``limit``.
+    """
+    n = a.shape[0]
+    m = b.shape[0]
+    prev = np.full(m + 1, INF)
+    cur = np.full(m + 1, INF)
     prev[0] = 0.0
-    for j in range(1, min(m, radius + 1) + 2):
-        if j <= m:
-            prev[j] = INF
     use_cb = cb.shape[0] > 0
     for i in range(1, n + 1):
-        lo = max(1, i - radius)
-        hi = min(m, i + radius)
+        lo = max(1, i - below)
+        hi = min(m, i + above)
         if lo > hi:
             return INF
         cur[lo - 1] = INF
         row_min = INF
-        ai = a[i - 1]
+        left = INF
         for j in range(lo, hi + 1):
-            best = prev[j - 1]
-            if prev[j] < best:
-                best = prev[j]
-            if cur[j - 1] < best:
-                best = cur[j - 1]
-            diff = ai - b[j - 1]
-            value = best + diff * diff
+            value = min(prev[j - 1], prev[j], left) + squared_distance(a, i - 1, b, j - 1)
             cur[j] = value
-            if value < row_min:
-                row_min = value
+            left = value
+            row_min = min(row_min, value)
         if hi < m:
             cur[hi + 1] = INF
         if use_cb and hi < m:
@@ -69,6 +144,68 @@ def dtw_squared(a: np.ndarray, b: np.ndarray, radius: int, limit: float,
             return INF
         prev, cur = cur, prev
     return float(prev[m])
+
+
+@numba.njit(cache=True)
+def _cell(matrix: np.ndarray, first: np.ndarray, i: int, j: int) -> float:
+    column = j - first[i]
+    if 0 <= column < matrix.shape[1]:
+        return matrix[i, column]
+    return INF
+
+
+@numba.njit(cache=True)
+def dtw_path_cells(a: np.ndarray, b: np.ndarray, below: int, above: int,
+                   path: np.ndarray) -> tuple[float, int]:
+    """Squared DTW of ``a`` and ``b`` in the band, and its warping path written into ``path``.
+
+    The accumulated cost matrix is kept for the band only (row ``i`` holds
+    columns ``first[i]..``), then walked back from ``(n, m)`` to ``(1, 1)``
+    taking the cheapest predecessor, the diagonal first among ties (as
+    dtaidistance's ``best_path``). ``path`` needs ``n + m - 1`` rows; the
+    ``(i, j)`` pairs (0-based) are written from its row 0 on, start to end,
+    and their number is returned with the squared distance (0 pairs: no path).
+    """
+    n = a.shape[0]
+    m = b.shape[0]
+    width = min(m, below + above + 1) + 1
+    matrix = np.full((n + 1, width), INF)
+    first = np.zeros(n + 1, dtype=np.int64)
+    matrix[0, 0] = 0.0
+    for i in range(1, n + 1):
+        lo = max(1, i - below)
+        hi = min(m, i + above)
+        first[i] = lo - 1
+        if lo > hi:
+            return INF, 0
+        for j in range(lo, hi + 1):
+            best = min(_cell(matrix, first, i - 1, j - 1), _cell(matrix, first, i - 1, j),
+                       _cell(matrix, first, i, j - 1))
+            matrix[i, j - first[i]] = best + squared_distance(a, i - 1, b, j - 1)
+    total = _cell(matrix, first, n, m)
+    if total == INF:
+        return INF, 0
+    count = 0
+    i = n
+    j = m
+    while True:
+        path[count, 0] = i - 1
+        path[count, 1] = j - 1
+        count += 1
+        if i == 1 and j == 1:
+            break
+        diagonal = _cell(matrix, first, i - 1, j - 1)
+        up = _cell(matrix, first, i - 1, j)
+        left = _cell(matrix, first, i, j - 1)
+        if diagonal <= up and diagonal <= left:
+            i -= 1
+            j -= 1
+        elif up <= left:
+            i -= 1
+        else:
+            j -= 1
+    path[:count] = path[:count][::-1].copy()
+    return total, count
 
 
 @numba.njit(cache=True)
@@ -274,7 +411,7 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
             acc += tail[k]
             cb[k] = acc
         stats[3] += 1
-        d = dtw_squared(query, cand, radius, bsf, cb)
+        d = dtw_squared_abandoning(query, cand, radius, radius, bsf, cb)
         if d < bsf:
             sums[3] = d
             counters[1] = t
@@ -283,10 +420,11 @@ def search_samples(samples: np.ndarray, buf: np.ndarray, sums: np.ndarray, count
 
 
 @numba.njit(cache=True)
-def star_column(x: float, t: int, query: np.ndarray, d: np.ndarray, s: np.ndarray,
-                d_new: np.ndarray, s_new: np.ndarray, radius: int) -> None:
+def star_column(x: np.ndarray, row: int, t: int, query: np.ndarray, d: np.ndarray,
+                s: np.ndarray, d_new: np.ndarray, s_new: np.ndarray, radius: int) -> None:
     """Column ``t`` of SPRING's star-padded matrix into ``d_new``/``s_new``, from ``d``/``s``.
 
+    The stream sample is ``x[row]`` (``x`` and ``query`` are ``n x d``).
     ``d[i]`` is the smallest accumulated squared cost of aligning the first ``i``
     query samples with a stretch of the stream ending at the previous sample,
     and ``s[i]`` where that stretch starts. Row 0 is free, so a stretch may start
@@ -308,8 +446,7 @@ def star_column(x: float, t: int, query: np.ndarray, d: np.ndarray, s: np.ndarra
         if d[i] < best and (radius < 0 or abs(t - s[i] - (i - 1)) <= radius):
             best = d[i]
             start = s[i]
-        diff = x - query[i - 1]
-        d_new[i] = diff * diff + best
+        d_new[i] = squared_distance(query, i - 1, x, row) + best
         s_new[i] = start
 
 
@@ -317,33 +454,39 @@ def star_column(x: float, t: int, query: np.ndarray, d: np.ndarray, s: np.ndarra
 def spring_samples(samples: np.ndarray, query: np.ndarray, d: np.ndarray, s: np.ndarray,
                    d_new: np.ndarray, s_new: np.ndarray, state: np.ndarray,
                    counters: np.ndarray, epsilon_sq: float, radius: int, znorm: bool,
-                   ring: np.ndarray, out: np.ndarray) -> int:
-    """Feed ``samples`` to SPRING (Sakurai, Faloutsos, Yamamuro 2007); return matches written.
+                   ring: np.ndarray, normed: np.ndarray, out: np.ndarray) -> int:
+    """Feed ``samples`` (``n x d``) to SPRING (Sakurai, Faloutsos, Yamamuro 2007).
 
-    ``d``/``s`` hold the previous column of the star-padded time warping matrix
-    (accumulated squared cost and start index), ``d_new``/``s_new`` are scratch.
-    ``state`` = [best squared distance of the pending match, then the moments
-    of ``ring`` as kept by :func:`slide_window`]; ``counters`` = [samples seen,
-    pending start, pending end]. Each confirmed match is written to a row of ``out`` as (start, end,
-    squared distance).
+    Returns the number of matches written. ``d``/``s`` hold the previous column
+    of the star-padded time warping matrix (accumulated squared cost and start
+    index), ``d_new``/``s_new`` are scratch. ``state`` = [best squared distance
+    of the pending match, then for each dimension ``k`` the moments of
+    ``ring[k]`` as kept by :func:`slide_window`, at ``1 + 3 k``]; ``counters`` =
+    [samples seen, pending start, pending end]. Each confirmed match is written
+    to a row of ``out`` as (start, end, squared distance).
 
     With ``radius >= 0`` a cell ``(t, i)`` may only extend a path that started at
     ``s`` when ``|t - s - i| <= radius`` (a Sakoe–Chiba band relative to each
-    path's own start). With ``znorm`` each sample is z-normalised by the mean and
-    standard deviation of the last ``len(ring)`` samples, kept in ``ring``.
+    path's own start). With ``znorm`` each dimension of each sample is
+    z-normalised by the mean and standard deviation of its last ``ring.shape[1]``
+    values, kept in ``ring`` (``d x w``); ``normed`` (``1 x d``) is scratch.
     """
     m = query.shape[0]
-    w = ring.shape[0]
+    dims = samples.shape[1]
+    w = ring.shape[1]
     written = 0
-    for raw in samples:
+    for row in range(samples.shape[0]):
         t = counters[0]
         counters[0] = t + 1
-        x = raw
         if znorm:
-            slide_window(ring, w, t, raw, state, 1)
-            mean, inv_std = window_mean_inverse_std(state, 1, min(t + 1, w))
-            x = (raw - mean) * inv_std
-        star_column(x, t, query, d, s, d_new, s_new, radius)
+            for k in range(dims):
+                raw = samples[row, k]
+                slide_window(ring[k], w, t, raw, state, 1 + 3 * k)
+                mean, inv_std = window_mean_inverse_std(state, 1 + 3 * k, min(t + 1, w))
+                normed[0, k] = (raw - mean) * inv_std
+            star_column(normed, 0, t, query, d, s, d_new, s_new, radius)
+        else:
+            star_column(samples, row, t, query, d, s, d_new, s_new, radius)
         dmin = state[0]
         if dmin <= epsilon_sq:
             te = counters[2]
@@ -373,7 +516,10 @@ def spring_samples(samples: np.ndarray, query: np.ndarray, d: np.ndarray, s: np.
 
 @numba.njit(cache=True)
 def best_subsequence_squared(x: np.ndarray, query: np.ndarray, result: np.ndarray) -> None:
-    """Best subsequence DTW of ``query`` anywhere in ``x``: result = [start, end, squared]."""
+    """Best subsequence DTW of ``query`` anywhere in ``x`` (both ``n x d``).
+
+    ``result`` = [start, end, squared distance].
+    """
     m = query.shape[0]
     d = np.full(m + 1, INF)
     s = np.zeros(m + 1, dtype=np.int64)
@@ -383,7 +529,7 @@ def best_subsequence_squared(x: np.ndarray, query: np.ndarray, result: np.ndarra
     best_end = -1
     best_value = INF
     for t in range(x.shape[0]):
-        star_column(x[t], t, query, d, s, d_new, s_new, -1)
+        star_column(x, t, t, query, d, s, d_new, s_new, -1)
         if d_new[m] < best_value:
             best_start = int(s_new[m])
             best_end = t

@@ -1,10 +1,21 @@
-"""Dynamic time warping: banded distance, lower bounds, and best-match search over a stream.
+"""Dynamic time warping: distance, warping path, lower bounds, and best-match search over a stream.
 
-Distances are Euclidean-style: the square root of the sum of squared sample
-differences along the best warping path, as in dtaidistance and the UCR suite.
-``window`` is the Sakoe–Chiba radius (Sakoe & Chiba 1978): cell ``(i, j)`` is
-allowed when ``|i - j| <= window``; ``None`` allows every cell. ``window=0`` is
-the Euclidean distance.
+Distances are Euclidean-style: the square root of the sum of local costs along
+the best warping path, the local cost of two samples being their squared
+difference, as in dtaidistance and the UCR suite. Series are 1-d, or ``n x d``
+arrays of ``n`` samples of ``d`` dimensions, whose local cost is the squared
+Euclidean distance of two rows (dependent multivariate DTW, dtaidistance's
+``dtw_ndim`` convention).
+
+``window`` is a Sakoe–Chiba radius in samples (Sakoe & Chiba 1978). For series
+of equal length, cell ``(i, j)`` is allowed when ``|i - j| <= window``, so
+``window=0`` is the Euclidean distance; ``None`` allows every cell. For lengths
+``n != m`` the band follows dtaidistance: it is widened by the length
+difference on the side of the longer series, cell ``(i, j)`` being allowed when
+``-(window + max(0, n - m)) <= j - i <= window + max(0, m - n)``, so it holds
+both corners' diagonals and always a path. dtaidistance's ``window`` counts
+the diagonal: ``dtw_distance(a, b, window=r)`` equals
+``dtaidistance.dtw.distance_fast(a, b, window=r + 1)``.
 
 :class:`BestMatchSearch` is the UCR suite (Rakthanmanon et al., "Searching and
 mining trillions of time series subsequences under dynamic time warping", KDD
@@ -19,6 +30,8 @@ Examples
 --------
 >>> dtw_distance([0.0, 1.0, 2.0, 1.0], [0.0, 1.0, 1.0, 2.0, 1.0])
 0.0
+>>> dtw_path([0.0, 1.0, 2.0], [0.0, 2.0])
+(1.0, [(0, 0), (1, 0), (2, 1)])
 >>> search = BestMatchSearch([0.0, 1.0, 0.0, -1.0], window=1)
 >>> search.update_many([5.0, 5.1, 5.0, 7.0, 9.0, 7.0, 5.0, 5.2])   # times the best improved
 4
@@ -31,12 +44,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from operators._dtw_kernels import (
+    dtw_path_cells,
     dtw_squared,
+    dtw_squared_abandoning,
     inverse_std,
     lb_keogh_squared,
     lb_kim_squared,
@@ -46,9 +61,11 @@ from operators._dtw_kernels import envelope as _envelope
 
 _NO_BOUND = np.empty(0)
 
+Series = Sequence[float] | Sequence[Sequence[float]] | np.ndarray
+"""A 1-d sequence of samples, or ``n x d`` (``n`` samples of ``d`` dimensions)."""
 
-@dataclass(frozen=True, slots=True)
-class Match:
+
+class Match(NamedTuple):
     """A subsequence ``start..end`` (sample indices, inclusive) at DTW ``distance`` from a query."""
 
     start: int
@@ -76,6 +93,30 @@ def as_series(values: Sequence[float] | np.ndarray, name: str,
     return array
 
 
+def as_samples(values: Series, name: str) -> np.ndarray:
+    """``values`` as a contiguous float64 array, 1-d or ``n x d``, non-empty and finite.
+
+    >>> as_samples([[1, 2], [3, 4], [5, 6]], "x").shape
+    (3, 2)
+    """
+    array = np.ascontiguousarray(values, dtype=np.float64)
+    if array.ndim not in (1, 2) or array.shape[0] == 0 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d sequence or an n x d array "
+                         f"(n samples of d >= 1 dimensions), got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return array
+
+
+def _pair(a: Series, b: Series) -> tuple[np.ndarray, np.ndarray]:
+    x = as_samples(a, "a")
+    y = as_samples(b, "b")
+    if x.shape[1:] != y.shape[1:]:
+        raise ValueError(f"a and b must both be 1-d or both n x d with the same d, got shapes "
+                         f"{x.shape} and {y.shape}")
+    return x, y
+
+
 def _radius(window: int | None, longest: int) -> int:
     if window is None:
         return longest
@@ -84,19 +125,32 @@ def _radius(window: int | None, longest: int) -> int:
     return min(int(window), longest)
 
 
-def dtw_distance(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
-                 window: int | None = None, max_distance: float = math.inf) -> float:
-    """DTW distance of two sequences inside a Sakoe–Chiba band, with early abandoning.
+def _band(window: int | None, n: int, m: int) -> tuple[int, int]:
+    """How far below and above the diagonal (``i - j`` and ``j - i``) cells are allowed."""
+    radius = _radius(window, max(n, m))
+    return min(n, radius + max(0, n - m)), min(m, radius + max(0, m - n))
+
+
+def dtw_distance(a: Series, b: Series, *, window: int | None = None,
+                 max_distance: float = math.inf) -> float:
+    """Exact DTW distance of two series, optionally inside a Sakoe–Chiba band.
+
+    Sakoe & Chiba (1978); the square root of the smallest sum of squared sample
+    differences (squared Euclidean distances of rows, for ``n x d`` series) over
+    warping paths from ``(0, 0)`` to ``(n - 1, m - 1)``.
 
     Parameters
     ----------
     a, b
-        The sequences (lengths may differ by at most ``window``).
+        The series: 1-d, or ``n x d`` and ``m x d``; lengths may differ.
     window
-        Sakoe–Chiba radius in samples; ``None`` for no band.
+        Sakoe–Chiba radius in samples (``0``: Euclidean); ``None`` for no band.
+        For unequal lengths the band is widened as in dtaidistance (see the
+        module docstring), whose ``window`` is this one plus 1.
     max_distance
         Stop and return ``inf`` as soon as the distance is known to exceed this
-        (Rakthanmanon et al. 2012): what a nearest-neighbour loop needs.
+        (early abandoning, Rakthanmanon et al. 2012): what a nearest-neighbour
+        loop needs. The default computes the distance without any test.
 
     Examples
     --------
@@ -104,22 +158,50 @@ def dtw_distance(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarra
     0.0
     >>> dtw_distance([0, 0, 1], [1, 0, 0], window=0)   # Euclidean
     1.4142135623730951
+    >>> dtw_distance([[0, 0], [1, 1]], [[0, 0], [0, 0], [1, 2]])   # n x d: rows are samples
+    1.0
     >>> dtw_distance([0, 0, 1], [1, 0, 0], max_distance=0.5)
     inf
     """
-    x = as_series(a, "a")
-    y = as_series(b, "b")
-    radius = _radius(window, max(x.shape[0], y.shape[0]))
-    gap = abs(x.shape[0] - y.shape[0])
-    if radius < gap:
-        raise ValueError(f"window must be >= the length difference {gap}, got {window}")
-    if max_distance < 0:
+    x, y = _pair(a, b)
+    below, above = _band(window, x.shape[0], y.shape[0])
+    if not max_distance >= 0:
         raise ValueError(f"max_distance must be >= 0, got {max_distance}")
+    if math.isinf(max_distance):
+        return math.sqrt(dtw_squared(x, y, below, above))
     limit = max_distance * max_distance
-    return math.sqrt(dtw_squared(x, y, radius, limit, _NO_BOUND))
+    return math.sqrt(dtw_squared_abandoning(x, y, below, above, limit, _NO_BOUND))
 
 
-def envelope(x: Sequence[float] | np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def dtw_path(a: Series, b: Series, *,
+             window: int | None = None) -> tuple[float, list[tuple[int, int]]]:
+    """DTW distance and an optimal warping path, as ``(distance, [(i, j), ...])``.
+
+    Same distance, inputs and ``window`` as :func:`dtw_distance` (Sakoe & Chiba
+    1978). The path runs from ``(0, 0)`` to ``(len(a) - 1, len(b) - 1)``, each
+    step adding 1 to ``i``, to ``j`` or to both; the square root of the sum of
+    the local costs of its cells is the distance. It is found by walking back
+    the accumulated cost matrix taking the cheapest predecessor, the diagonal
+    first among ties (as dtaidistance's ``warping_path``). Memory is that of the
+    band: ``len(a) x (2 window + 2)`` floats, or ``len(a) x len(b)`` with no band.
+
+    Examples
+    --------
+    >>> distance, path = dtw_path([0, 1, 1, 2], [0, 1, 2, 2])
+    >>> distance, path
+    (0.0, [(0, 0), (1, 1), (2, 1), (3, 2), (3, 3)])
+    >>> dtw_path([[0, 0], [3, 4]], [[0, 0], [0, 0], [0, 0]])
+    (5.0, [(0, 0), (0, 1), (1, 2)])
+    """
+    x, y = _pair(a, b)
+    below, above = _band(window, x.shape[0], y.shape[0])
+    cells = np.empty((x.shape[0] + y.shape[0] - 1, 2), dtype=np.int64)
+    squared, count = dtw_path_cells(x, y, below, above, cells)
+    return math.sqrt(squared), [(int(i), int(j)) for i, j in cells[:count].tolist()]
+
+
+def envelope(x: Sequence[float] | np.ndarray,
+             window: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Upper and lower envelope of ``x``: max and min over ``[k - window, k + window]``.
 
     Computed in O(n) with Lemire's streaming min/max (2006); the envelope used
@@ -139,12 +221,16 @@ def envelope(x: Sequence[float] | np.ndarray, window: int) -> tuple[np.ndarray, 
     return upper, lower
 
 
-def lb_keogh(query: Sequence[float] | np.ndarray, candidate: Sequence[float] | np.ndarray,
-             window: int) -> float:
+def lb_keogh(query: Series, candidate: Series, window: int | None) -> float:
     """LB_Keogh (Keogh & Ratanamahatana 2005): a lower bound of the banded DTW distance.
 
-    The candidate's samples are compared with the query's envelope; both must
-    have the same length.
+    Each candidate sample is compared with the envelope of the query over
+    ``window`` samples either side (the UCR suite's bound, in the same square-root
+    units as :func:`dtw_distance`). For ``n x d`` series the envelope is taken
+    per dimension and the squared excursions are summed over dimensions, which
+    bounds the squared Euclidean local cost (LB_MV, Rath & Manmatha 2002).
+    Both series must have the same length; then
+    ``lb_keogh(q, c, w) <= dtw_distance(q, c, window=w)``.
 
     Examples
     --------
@@ -153,16 +239,27 @@ def lb_keogh(query: Sequence[float] | np.ndarray, candidate: Sequence[float] | n
     True
     >>> lb_keogh(q, c, window=1)
     2.0
+    >>> lb_keogh([[0, 0], [1, 1]], [[0, 3], [1, 1]], window=1)   # only 3 leaves [0, 1]
+    2.0
     """
-    q = as_series(query, "query")
-    c = as_series(candidate, "candidate")
+    q = as_samples(query, "query")
+    c = as_samples(candidate, "candidate")
     if q.shape != c.shape:
-        raise ValueError(f"query and candidate must have the same length, got "
-                         f"{q.shape[0]} and {c.shape[0]}")
-    upper, lower = envelope(q, window)
-    order = np.arange(q.shape[0])
-    contrib = np.empty_like(q)
-    return math.sqrt(lb_keogh_squared(order, c, 0, 0.0, 1.0, upper, lower, contrib, math.inf))
+        raise ValueError(f"query and candidate must have the same shape, got "
+                         f"{q.shape} and {c.shape}")
+    if q.ndim == 1:
+        upper, lower = envelope(q, window)
+        order = np.arange(q.shape[0])
+        contrib = np.empty_like(q)
+        return math.sqrt(lb_keogh_squared(order, c, 0, 0.0, 1.0, upper, lower, contrib,
+                                          math.inf))
+    total = 0.0
+    for k in range(q.shape[1]):
+        upper, lower = envelope(q[:, k], window)
+        column = c[:, k]
+        total += float(np.sum(np.maximum(column - upper, 0.0) ** 2
+                              + np.maximum(lower - column, 0.0) ** 2))
+    return math.sqrt(total)
 
 
 def lb_kim(query: Sequence[float] | np.ndarray, candidate: Sequence[float] | np.ndarray) -> float:

@@ -13,11 +13,16 @@ Among overlapping subsequences within ``threshold`` only the closest is reported
 (the paper's disjoint-query semantics). The matrix keeps one path per cell, so
 a qualifying subsequence whose cells are taken by a closer overlapping path is
 not reported separately even if it does not overlap the reported match; the
-closest subsequence of the whole stream is always among the reports.
+closest subsequence of the whole stream is always among the reports. A report
+also retires the paths that overlap it, so a later match's cells may hold a
+costlier path than the best alignment of its span: the first report's distance
+is the DTW distance of its span, a later one's is the cost of a warping path of
+its span (never below that span's DTW distance, and within ``threshold``).
 
 Distances are Euclidean-style, as in :mod:`operators.dtw`: the square root of
-the sum of squared sample differences along the warping path (the paper sums
-squared differences; ``threshold`` here is the square root of its epsilon).
+the sum of squared sample differences (squared Euclidean distances, for
+``d``-dimensional samples) along the warping path (the paper sums squared
+differences; ``threshold`` here is the square root of its epsilon).
 
 Examples
 --------
@@ -30,12 +35,11 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
 from operators._dtw_kernels import best_subsequence_squared, spring_samples
-from operators.dtw import Match, as_series, z_normalise
+from operators.dtw import Match, Series, as_samples, z_normalise
 
 
 class Spring:
@@ -44,7 +48,9 @@ class Spring:
     Parameters
     ----------
     query
-        The pattern to find, in the same units as the stream.
+        The pattern to find, in the same units as the stream: 1-d, or ``m x d``
+        for a stream of ``d``-dimensional samples (local cost: squared
+        Euclidean distance of two samples, as in :func:`operators.dtw.dtw_distance`).
     threshold
         Report subsequences whose DTW distance to ``query`` is at most this (the
         paper's epsilon, as a distance rather than a squared distance).
@@ -52,33 +58,43 @@ class Spring:
         Optional Sakoe–Chiba radius, in samples, relative to each match's own
         start: sample ``t`` of a match starting at ``s`` may align with query
         sample ``i`` only when ``|t - s - i| <= window``; so a match is also at
-        most ``window`` samples longer or shorter than the query. SPRING keeps
-        one path per cell, its cheapest in-band one, so with a band a match can
-        be missed when its cells hold a cheaper path from another start that
-        later leaves the band; without a band SPRING is exact.
+        most ``window`` samples longer or shorter than the query. That is the
+        band of :func:`operators.dtw.dtw_distance` for equal lengths (a match's
+        length is not known while it grows, so the band is not widened for
+        unequal ones). SPRING keeps one path per cell, its cheapest in-band one,
+        so with a band a match can be missed when its cells hold a cheaper path
+        from another start that later leaves the band; without a band SPRING is
+        exact. ``None``: no band.
     znorm
-        Compare shapes rather than values: the query is z-normalised, and each
-        sample by the mean and standard deviation of the last ``len(query)``
-        samples (a causal approximation of normalising each subsequence, which
-        SPRING's single pass cannot do; flat stretches normalise to 0). The
-        threshold is then in standard deviations.
+        Compare shapes rather than values: the query is z-normalised (each
+        dimension on its own), and each sample by the mean and standard
+        deviation of the last ``len(query)`` samples (per dimension), a causal
+        approximation of normalising each subsequence, which SPRING's single
+        pass cannot do; flat stretches normalise to 0. The threshold is then in
+        standard deviations.
 
     Examples
     --------
     >>> spring = Spring([0.0, 1.0, 0.0], threshold=0.5)
-    >>> spring.update_many([5, 5, 0, 1, 1, 0, 5, 5, 0, 1, 0, 5])
+    >>> spring.update([5, 5, 0, 1, 1, 0, 5, 5, 0, 1, 0, 5])
     [Match(start=2, end=5, distance=0.0), Match(start=8, end=10, distance=0.0)]
-    >>> spring.update_many([0, 1.5, 0])      # nothing certain yet ...
+    >>> spring.update([0, 1.5, 0])           # nothing certain yet ...
     []
     >>> spring.pending                       # ... until the stream ends
     Match(start=12, end=14, distance=0.5)
     >>> spring.flush(), spring.pending
     (Match(start=12, end=14, distance=0.5), None)
+
+    Two-dimensional samples: a d-vector is one sample, an ``n x d`` array a batch.
+
+    >>> spring = Spring([[0, 0], [1, 1]], threshold=0.1)
+    >>> spring.update([[5, 5], [0, 0], [1, 1]]), spring.update([9, 9])
+    ([], [Match(start=1, end=2, distance=0.0)])
     """
 
-    def __init__(self, query: Sequence[float] | np.ndarray, threshold: float,
-                 window: int | None = None, znorm: bool = False) -> None:
-        q = as_series(query, "query")
+    def __init__(self, query: Series, threshold: float, *, window: int | None = None,
+                 znorm: bool = False) -> None:
+        q = as_samples(query, "query")
         if not (threshold >= 0 and math.isfinite(threshold)):
             raise ValueError(f"threshold must be a finite number >= 0, got {threshold}")
         if window is not None and window < 0:
@@ -90,39 +106,68 @@ class Spring:
         self.window = window
         self.znorm = znorm
         m = q.shape[0]
-        self._q = z_normalise(q) if znorm else q.copy()
+        self._dims = 1 if q.ndim == 1 else q.shape[1]
+        columns = q.reshape(m, self._dims)
+        self._q = (np.column_stack([z_normalise(columns[:, k]) for k in range(self._dims)])
+                   if znorm else columns.copy())
         self._radius = -1 if window is None else int(window)
         self._d = np.full(m + 1, math.inf)
         self._d[0] = 0.0
         self._s = np.zeros(m + 1, dtype=np.int64)
         self._d_new = np.empty(m + 1)
         self._s_new = np.empty(m + 1, dtype=np.int64)
-        self._state = np.array([math.inf, 0.0, 0.0, 0.0])
+        self._state = np.zeros(1 + 3 * self._dims)
+        self._state[0] = math.inf
         self._counters = np.zeros(3, dtype=np.int64)
-        self._ring = np.zeros(m)
-        self._one = np.empty(1)
+        self._ring = np.zeros((self._dims, m))
+        self._normed = np.zeros((1, self._dims))
+        self._one = np.empty((1, 1))
         self._out1 = np.empty((1, 3))
 
-    def update(self, x: float) -> list[Match]:
-        """Add one sample; return the match it confirms, if any (at most one per sample)."""
-        if not math.isfinite(x):
-            raise ValueError(f"samples must be finite, got {x}")
-        self._one[0] = x
-        if self._run(self._one, self._out1):
-            return [_match(self._out1[0])]
-        return []
+    def update(self, x: float | Series) -> list[Match]:
+        """Add one sample or a batch; return the matches now final, in order.
 
-    def update_many(self, samples: Sequence[float] | np.ndarray) -> list[Match]:
-        """Add many samples in one kernel call; return the matches they confirm, in order."""
-        values = as_series(samples, "samples", allow_empty=True)
+        For a 1-d query a number is one sample and a 1-d sequence a batch; for an
+        ``m x d`` query a ``d``-vector is one sample and an ``n x d`` array a
+        batch. A batch runs in one kernel call, and gives the same matches as
+        its samples fed one at a time.
+        """
+        if self._dims == 1 and isinstance(x, float | int) and self.query.ndim == 1:
+            if not math.isfinite(x):
+                raise ValueError(f"samples must be finite, got {x}")
+            self._one[0, 0] = x
+            if self._run(self._one, self._out1):
+                return [_match(self._out1[0])]
+            return []
+        values = np.ascontiguousarray(x, dtype=np.float64)
+        if self.query.ndim == 1 and values.ndim <= 1:
+            values = values.reshape(-1, 1)
+        elif self.query.ndim == 2 and values.ndim == 1:
+            values = values.reshape(1, -1)
+        if values.ndim != 2 or values.shape[1] != self._dims:
+            expected = ("a number or a 1-d batch" if self.query.ndim == 1 else
+                        f"a {self._dims}-vector or an n x {self._dims} batch")
+            raise ValueError(f"samples must be {expected}, got shape {np.shape(x)}")
+        if not np.isfinite(values).all():
+            raise ValueError("samples must be finite (no NaN or inf)")
         out = np.empty((values.shape[0], 3))
         written = self._run(values, out)
         return [_match(row) for row in out[:written]]
 
+    def update_many(self, samples: Series) -> list[Match]:
+        """Add a batch of samples: :meth:`update` of a batch (kept for callers that name it)."""
+        values = np.asarray(samples, dtype=np.float64)
+        if self.query.ndim == 2 and values.ndim == 1 and values.shape[0] == 0:
+            values = values.reshape(0, self._dims)
+        if values.ndim != self.query.ndim:
+            raise ValueError(f"a batch must be {self.query.ndim}-d like the query, "
+                             f"got shape {values.shape}")
+        return self.update(values)
+
     def _run(self, samples: np.ndarray, out: np.ndarray) -> int:
         return int(spring_samples(samples, self._q, self._d, self._s, self._d_new, self._s_new,
                                   self._state, self._counters, self.threshold * self.threshold,
-                                  self._radius, self.znorm, self._ring, out))
+                                  self._radius, self.znorm, self._ring, self._normed, out))
 
     @property
     def pending(self) -> Match | None:
@@ -133,11 +178,15 @@ class Spring:
                      distance=math.sqrt(self._state[0]))
 
     def flush(self) -> Match | None:
-        """At the end of the stream: report the pending match, which is now final."""
+        """At the end of the stream: report the pending match, which is now final.
+
+        Returns ``None`` when nothing is pending. The paths that overlap the
+        reported match are retired, as after a report inside the stream, so the
+        object can go on (a later :meth:`update` treats the stream as continuing).
+        """
         match = self.pending
         if match is not None:
             self._state[0] = math.inf
-            # Like a report inside the stream: paths overlapping it may not report again.
             overlapping = self._s[1:] <= match.end
             self._d[1:][overlapping] = math.inf
         return match
@@ -152,10 +201,11 @@ def _match(row: np.ndarray) -> Match:
     return Match(start=int(row[0]), end=int(row[1]), distance=math.sqrt(row[2]))
 
 
-def spring_matches(series: Sequence[float] | np.ndarray, query: Sequence[float] | np.ndarray,
-                   threshold: float, window: int | None = None,
-                   znorm: bool = False) -> list[Match]:
+def spring_matches(series: Series, query: Series, threshold: float, *,
+                   window: int | None = None, znorm: bool = False) -> list[Match]:
     """All matches SPRING reports over a whole series, including the one the end confirms.
+
+    Sakurai, Faloutsos and Yamamuro (ICDE 2007): :class:`Spring` in batch.
 
     Examples
     --------
@@ -168,21 +218,23 @@ def spring_matches(series: Sequence[float] | np.ndarray, query: Sequence[float] 
     return [*matches, last] if last is not None else matches
 
 
-def best_subsequence(series: Sequence[float] | np.ndarray,
-                     query: Sequence[float] | np.ndarray) -> Match:
+def best_subsequence(series: Series, query: Series) -> Match:
     """The subsequence of ``series`` at the smallest DTW distance from ``query`` (any length).
 
     Subsequence DTW (the star-padded matrix of Sakurai et al. 2007) in
     O(len(series) * len(query)) time and O(len(query)) memory; the earliest-ending
-    one among ties.
+    one among ties. Both 1-d, or ``n x d`` and ``m x d``.
 
     Examples
     --------
     >>> best_subsequence([9, 9, 1, 2, 2, 3, 9], [1, 2, 3])
     Match(start=2, end=5, distance=0.0)
     """
-    x = as_series(series, "series")
-    q = as_series(query, "query")
+    x = as_samples(series, "series")
+    q = as_samples(query, "query")
+    if x.shape[1:] != q.shape[1:]:
+        raise ValueError(f"series and query must both be 1-d or both n x d with the same d, "
+                         f"got shapes {x.shape} and {q.shape}")
     result = np.empty(3)
-    best_subsequence_squared(x, q, result)
+    best_subsequence_squared(x.reshape(x.shape[0], -1), q.reshape(q.shape[0], -1), result)
     return _match(result)

@@ -1,7 +1,8 @@
-"""Tests for operators/dtw.py: banded DTW, its lower bounds and the UCR best-match search."""
+"""Tests for operators/dtw.py: DTW distance and path, lower bounds, the UCR best-match search."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 
@@ -10,25 +11,46 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators._dtw_kernels import dtw_squared, slide_window, window_mean_inverse_std
+from operators._dtw_kernels import dtw_squared_abandoning, slide_window, window_mean_inverse_std
 from operators.dtw import (
     BestMatchSearch,
     Match,
     best_match,
     dtw_distance,
+    dtw_path,
     envelope,
     lb_keogh,
     lb_kim,
     z_normalise,
 )
 from tests.operators.brute_force import dtw_squared as dtw_squared_brute
+from tests.operators.brute_force import local_cost
 
 values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
 series = st.lists(values, min_size=1, max_size=14)
+radii = st.one_of(st.none(), st.integers(0, 4))
 
 
-def brute_dtw(a: list[float], b: list[float], radius: int | None = None) -> float:
-    return math.sqrt(dtw_squared_brute(a, b, radius))
+def brute_dtw(a: list, b: list, radius: int | None = None) -> float:
+    """Brute-force DTW with the documented band (widened for unequal lengths)."""
+    return math.sqrt(dtw_squared_brute(a, b, radius, widen=True))
+
+
+def multivariate_pairs(max_len: int = 12) -> st.SearchStrategy:
+    """Two n x d and m x d lists of rows, d from 1 to 3."""
+    def rows(d: int) -> st.SearchStrategy:
+        return st.lists(st.lists(values, min_size=d, max_size=d), min_size=1, max_size=max_len)
+    return st.integers(1, 3).flatmap(lambda d: st.tuples(rows(d), rows(d)))
+
+
+def check_path(path: list[tuple[int, int]], n: int, m: int, radius: int | None) -> None:
+    """A warping path: (0, 0) to (n-1, m-1), unit steps forward, every cell in the band."""
+    assert path[0] == (0, 0) and path[-1] == (n - 1, m - 1)
+    for (i0, j0), (i1, j1) in itertools.pairwise(path):
+        assert (i1 - i0, j1 - j0) in ((1, 0), (0, 1), (1, 1))
+    if radius is not None:
+        below, above = radius + max(0, n - m), radius + max(0, m - n)
+        assert all(-below <= j - i <= above for i, j in path)
 
 
 def brute_znorm(x: list[float]) -> list[float]:
@@ -38,10 +60,64 @@ def brute_znorm(x: list[float]) -> list[float]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(a=series, b=series, extra=st.one_of(st.none(), st.integers(0, 4)))
-def test_distance_matches_the_full_matrix(a, b, extra):
-    radius = None if extra is None else abs(len(a) - len(b)) + extra
-    assert dtw_distance(a, b, window=radius) == pytest.approx(brute_dtw(a, b, radius), abs=1e-9)
+@given(a=series, b=series, radius=radii)
+def test_distance_matches_the_full_matrix(a, b, radius):
+    # Unequal lengths and any radius: the band is widened by the length difference.
+    assert dtw_distance(a, b, window=radius) == pytest.approx(brute_dtw(a, b, radius),
+                                                              rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pair=multivariate_pairs(), radius=radii)
+def test_multivariate_distance_matches_the_full_matrix(pair, radius):
+    a, b = pair
+    expected = brute_dtw(a, b, radius)
+    assert dtw_distance(a, b, window=radius) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert dtw_distance(np.array(a), np.array(b), window=radius, max_distance=1e9) == \
+        pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=series, b=series, radius=radii)
+def test_path_is_a_warping_path_whose_cost_is_the_distance(a, b, radius):
+    distance, path = dtw_path(a, b, window=radius)
+    assert distance == dtw_distance(a, b, window=radius)
+    assert distance == pytest.approx(brute_dtw(a, b, radius), rel=1e-12, abs=1e-12)
+    check_path(path, len(a), len(b), radius)
+    # Summed in path order, the local costs give the accumulated cost bit for bit.
+    # (diff * diff, as the kernels: Python's ** 2 can round differently.)
+    total = 0.0
+    for i, j in path:
+        diff = a[i] - b[j]
+        total += diff * diff
+    assert math.sqrt(total) == distance
+
+
+@settings(max_examples=150, deadline=None)
+@given(pair=multivariate_pairs(), radius=radii)
+def test_multivariate_path(pair, radius):
+    a, b = pair
+    distance, path = dtw_path(a, b, window=radius)
+    assert distance == pytest.approx(brute_dtw(a, b, radius), rel=1e-12, abs=1e-12)
+    check_path(path, len(a), len(b), radius)
+    assert math.sqrt(sum(local_cost(a[i], b[j]) for i, j in path)) == pytest.approx(distance)
+
+
+def test_long_series_agree_with_the_row_by_row_recurrence():
+    # Long enough for the anti-diagonal kernel's vector loop and its band edges to matter.
+    rng = np.random.default_rng(11)
+    for n, m, radius in ((300, 300, None), (300, 300, 30), (257, 301, 7), (301, 256, 0)):
+        a, b = rng.normal(size=n), rng.normal(size=m)
+        below, above = radius_band(radius, n, m)
+        exact = dtw_squared_abandoning(a, b, below, above, math.inf, np.empty(0))
+        assert dtw_distance(a, b, window=radius) == math.sqrt(exact)
+        assert dtw_path(a, b, window=radius)[0] == math.sqrt(exact)
+
+
+def radius_band(radius: int | None, n: int, m: int) -> tuple[int, int]:
+    if radius is None:
+        return n, m
+    return radius + max(0, n - m), radius + max(0, m - n)
 
 
 @settings(max_examples=200, deadline=None)
@@ -56,13 +132,26 @@ def test_early_abandoning_is_exact_below_the_cap_and_inf_above(a, b, cap):
 
 def test_agrees_with_dtaidistance():
     dtw = pytest.importorskip("dtaidistance.dtw")
+    dtw_ndim = pytest.importorskip("dtaidistance.dtw_ndim")
     rng = np.random.default_rng(0)
-    for _ in range(20):
-        a, b = rng.normal(size=50), rng.normal(size=50)
-        for radius in (1, 5, 49):
-            # dtaidistance's window counts the diagonal: window=r+1 is our radius r.
-            assert dtw_distance(a, b, radius) == pytest.approx(
-                dtw.distance(a, b, window=radius + 1, use_c=False), rel=1e-12)
+    for _ in range(10):
+        for n, m in ((50, 50), (40, 55), (61, 45)):
+            a, b = rng.normal(size=n), rng.normal(size=m)
+            ma, mb = rng.normal(size=(n, 3)), rng.normal(size=(m, 3))
+            assert dtw_distance(a, b) == pytest.approx(dtw.distance_fast(a, b), rel=1e-12)
+            assert dtw_distance(ma, mb) == pytest.approx(dtw_ndim.distance_fast(ma, mb),
+                                                         rel=1e-12)
+            # dtaidistance's window counts the diagonal: window=r+1 is our radius r. Its C
+            # distance_fast (2.5.1) returns inf for some equal-length pairs at window=1, so
+            # radius 0 is checked against its pure-Python distance.
+            assert dtw_distance(a, b, window=0) == pytest.approx(
+                dtw.distance(a, b, window=1, use_c=False), rel=1e-12)
+            for radius in (0, 1, 5, 49):
+                if radius:
+                    assert dtw_distance(a, b, window=radius) == pytest.approx(
+                        dtw.distance_fast(a, b, window=radius + 1), rel=1e-12)
+                assert dtw_distance(ma, mb, window=radius) == pytest.approx(
+                    dtw_ndim.distance_fast(ma, mb, window=radius + 1), rel=1e-12)
 
 
 def test_window_zero_is_euclidean():
@@ -89,7 +178,27 @@ def test_lower_bounds_never_exceed_the_distance(pair, radius):
     q, c = pair
     exact = brute_dtw(q, c, radius)
     assert lb_keogh(q, c, radius) <= exact + 1e-9
+    assert lb_keogh(q, c, radius) <= dtw_distance(q, c, window=radius) + 1e-9
     assert lb_kim(q, c) <= brute_dtw(q, c) + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(pair=st.tuples(st.integers(1, 10), st.integers(1, 3)).flatmap(
+    lambda nd: st.tuples(*[st.lists(st.lists(values, min_size=nd[1], max_size=nd[1]),
+                                    min_size=nd[0], max_size=nd[0])] * 2)),
+       radius=st.integers(0, 4))
+def test_multivariate_lb_keogh_never_exceeds_the_distance(pair, radius):
+    q, c = pair
+    bound = lb_keogh(q, c, radius)
+    assert bound <= brute_dtw(q, c, radius) + 1e-9
+    # And it is the per-dimension envelope bound, computed here by slicing.
+    total = 0.0
+    for k in range(len(q[0])):
+        column = [row[k] for row in q]
+        for i, row in enumerate(c):
+            part = column[max(0, i - radius):i + radius + 1]
+            total += max(row[k] - max(part), 0) ** 2 + max(min(part) - row[k], 0) ** 2
+    assert bound == pytest.approx(math.sqrt(total), rel=1e-12, abs=1e-12)
 
 
 def brute_best(stream: list[float], query: list[float], radius: int | None,
@@ -159,7 +268,7 @@ def test_running_sums_stay_exact_far_from_zero():
     assert best is not None and best.start == at
     window = walk[best.start:best.end + 1]
     assert best.distance == pytest.approx(
-        dtw_distance(z_normalise(query), z_normalise(window), 6), rel=1e-6)
+        dtw_distance(z_normalise(query), z_normalise(window), window=6), rel=1e-6)
 
 
 def test_window_statistics_stay_exact_for_small_variations_far_from_zero():
@@ -231,8 +340,12 @@ def test_best_match_is_the_batch_form():
 def test_invalid_input_is_named():
     with pytest.raises(ValueError, match="window must be None"):
         dtw_distance([1, 2], [1, 2], window=-1)
-    with pytest.raises(ValueError, match="length difference 2"):
-        dtw_distance([1, 2, 3, 4], [1, 2], window=1)
+    with pytest.raises(ValueError, match="same d"):
+        dtw_distance([[1, 2]], [[1, 2, 3]])
+    with pytest.raises(ValueError, match="same d"):
+        dtw_path([1.0, 2.0], [[1.0], [2.0]])
+    with pytest.raises(ValueError, match="max_distance must be >= 0"):
+        dtw_distance([1, 2], [1, 2], max_distance=-1)
     with pytest.raises(ValueError, match="non-empty"):
         dtw_distance([], [1.0])
     with pytest.raises(ValueError, match="finite"):
@@ -241,8 +354,16 @@ def test_invalid_input_is_named():
         BestMatchSearch([1.0])
     with pytest.raises(ValueError, match="finite"):
         BestMatchSearch([1.0, 2.0]).update(math.inf)
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="same shape"):
         lb_keogh([1, 2], [1, 2, 3], 1)
+
+
+def test_unequal_lengths_use_the_widened_band():
+    # Radius 0 with lengths 4 and 2: cells with -2 <= j - i <= 0 (dtaidistance's window=1).
+    a, b = [1.0, 2.0, 3.0, 4.0], [1.0, 4.0]
+    assert dtw_distance(a, b, window=0) == pytest.approx(math.sqrt(1 + 1))
+    distance, path = dtw_path(a, b, window=0)
+    assert distance == pytest.approx(math.sqrt(2)) and path == [(0, 0), (1, 0), (2, 1), (3, 1)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -263,5 +384,5 @@ def test_abandoning_with_a_cumulative_lb_keogh_keeps_the_exact_answer(pair, radi
         upper, lower = envelope(c, radius)
         terms = np.maximum(q - upper, 0) ** 2 + np.maximum(lower - q, 0) ** 2
     cb = np.cumsum(terms[::-1])[::-1].copy()
-    got = dtw_squared(q, c, radius, exact * (1 + 1e-9) + 1e-12, cb)
+    got = dtw_squared_abandoning(q, c, radius, radius, exact * (1 + 1e-9) + 1e-12, cb)
     assert got == pytest.approx(exact, rel=1e-9, abs=1e-9)

@@ -13,18 +13,18 @@ from hypothesis import strategies as st
 
 from operators.dtw import Match
 from operators.spring import Spring, best_subsequence, spring_matches
-from tests.operators.brute_force import dtw_squared
+from tests.operators.brute_force import dtw_squared, local_cost
 
 samples = st.integers(-4, 4).map(float)  # small integers: many exact ties, the hard case
 
 
-def all_subsequences(x: list[float], query: list[float]) -> dict[tuple[int, int], float]:
+def all_subsequences(x: list, query: list) -> dict[tuple[int, int], float]:
     """Squared DTW of every subsequence x[s..e] (inclusive) to the query."""
     return {(s, e): dtw_squared(x[s:e + 1], query)
             for s in range(len(x)) for e in range(s, len(x))}
 
 
-def spring_as_published(x: list[float], query: list[float], epsilon_sq: float,
+def spring_as_published(x: list, query: list, epsilon_sq: float,
                         radius: int | None = None) -> list[tuple[int, int, float, int]]:
     """Plain transcription of the paper's pseudocode: (start, end, d, reported at).
 
@@ -44,7 +44,7 @@ def spring_as_published(x: list[float], query: list[float], epsilon_sq: float,
                 options = [(v, st) if abs(t - st - (i - 1)) <= radius else (math.inf, st)
                            for v, st in options]
             best = min(v for v, _ in options)
-            d2[i] = (xt - query[i - 1]) ** 2 + best
+            d2[i] = local_cost(xt, query[i - 1]) + best
             s2[i] = next(start for v, start in options if v == best)
         if dmin <= epsilon_sq and all(d2[i] >= dmin or s2[i] > te for i in range(1, m + 1)):
             out.append((ts, te, dmin, t))
@@ -60,7 +60,24 @@ def spring_as_published(x: list[float], query: list[float], epsilon_sq: float,
     return out
 
 
-def run_online(spring: Spring, x: list[float]) -> list[tuple[int, int, float, int]]:
+def check_reports(matches: list[Match], subsequences: dict[tuple[int, int], float],
+                  epsilon: float) -> None:
+    """Within the threshold; exact for the first report, a valid path's cost for later ones.
+
+    A report retires the paths overlapping it (Sakurai et al.'s algorithm), so a later
+    match's cell may hold a costlier path than its span's best one: its distance is then
+    the cost of a real warping path of that span, never below the span's DTW distance.
+    """
+    for k, match in enumerate(matches):
+        assert match.distance <= epsilon + 1e-12
+        span = subsequences[match.start, match.end]
+        if k == 0:
+            assert match.distance ** 2 == pytest.approx(span)
+        else:
+            assert match.distance ** 2 >= span - 1e-9
+
+
+def run_online(spring: Spring, x: list) -> list[tuple[int, int, float, int]]:
     out = []
     for t, v in enumerate(x):
         for match in spring.update(v):
@@ -90,9 +107,7 @@ def test_reports_are_exact_disjoint_and_include_the_closest(x, query, epsilon):
     subsequences = all_subsequences(x, query)
     eps_sq = epsilon * epsilon
     matches = spring_matches(x, query, epsilon)
-    for match in matches:
-        assert match.distance ** 2 == pytest.approx(subsequences[match.start, match.end])
-        assert match.distance <= epsilon + 1e-12
+    check_reports(matches, subsequences, epsilon)
     for before, after in pairwise(matches):
         assert before.end < after.start
     if min(subsequences.values()) <= eps_sq - 1e-9:
@@ -226,3 +241,123 @@ def test_invalid_input_is_named():
         Spring([1.0, 2.0], threshold=1, window=-2)
     with pytest.raises(ValueError, match="at least 2 samples"):
         Spring([1.0], threshold=1, znorm=True)
+
+
+rows2 = st.lists(st.integers(-3, 3).map(float), min_size=2, max_size=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.lists(rows2, max_size=25), query=st.lists(rows2, min_size=1, max_size=4),
+       epsilon=st.floats(0, 6), radius=st.one_of(st.none(), st.integers(0, 3)))
+def test_multivariate_reports_match_the_published_algorithm(x, query, epsilon, radius):
+    expected = spring_as_published(x, query, epsilon * epsilon, radius)
+    got = run_online(Spring(query, epsilon, window=radius), x)
+    assert [(s, e, t) for s, e, _, t in got] == [(s, e, t) for s, e, _, t in expected]
+    assert [d for *_, d, _ in got] == pytest.approx([d for *_, d, _ in expected])
+
+
+@settings(max_examples=150, deadline=None)
+@given(x=st.lists(rows2, min_size=1, max_size=16), query=st.lists(rows2, min_size=1, max_size=3),
+       epsilon=st.floats(0, 6))
+def test_multivariate_reports_are_exact_disjoint_and_include_the_closest(x, query, epsilon):
+    subsequences = all_subsequences(x, query)
+    matches = spring_matches(x, query, epsilon)
+    check_reports(matches, subsequences, epsilon)
+    for before, after in pairwise(matches):
+        assert before.end < after.start
+    if min(subsequences.values()) <= epsilon * epsilon - 1e-9:
+        assert min(m.distance for m in matches) ** 2 == pytest.approx(min(subsequences.values()))
+    best = best_subsequence(x, query)
+    assert best.distance ** 2 == pytest.approx(min(subsequences.values()))
+
+
+def planted_multivariate(seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """A 3-d query of 100 samples planted, time-warped, at known places in 3-d noise."""
+    rng = np.random.default_rng(seed)
+    phase = np.linspace(0, 2 * np.pi, 100)
+    query = np.column_stack([np.sin(phase), np.cos(2 * phase), phase / np.pi - 1]) * 3
+    x = rng.normal(0, 0.3, (8000, 3))
+    starts = [700, 3000, 6100]
+    for k, at in enumerate(starts):
+        warp = np.linspace(0, 1, 100 + 15 * k) ** (1 + 0.1 * k) * 99
+        stretched = np.column_stack([np.interp(warp, np.arange(100), query[:, d])
+                                     for d in range(3)])
+        x[at:at + stretched.shape[0]] += stretched
+    return x, query, starts
+
+
+def test_finds_warped_multivariate_occurrences_in_batches_of_any_size():
+    x, query, starts = planted_multivariate(3)
+    matches = spring_matches(x, query, threshold=12.0)
+    assert [m.start for m in matches] == pytest.approx(starts, abs=6)
+    assert [m.end for m in matches] == pytest.approx([799, 3114, 6229], abs=6)
+    rng = np.random.default_rng(4)
+    spring = Spring(query, 12.0)
+    got, at = [], 0
+    while at < len(x):
+        size = int(rng.integers(1, 700))
+        got += spring.update(x[at:at + size]) if size > 1 else spring.update(x[at])
+        at += size
+    last = spring.flush()
+    assert got + ([last] if last is not None else []) == matches
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=st.lists(samples, max_size=60), query=st.lists(samples, min_size=1, max_size=5),
+       epsilon=st.floats(0, 6), radius=st.one_of(st.none(), st.integers(0, 3)),
+       cuts=st.lists(st.integers(0, 60), max_size=6))
+def test_random_batch_sizes_give_the_same_matches(x, query, epsilon, radius, cuts):
+    one = Spring(query, epsilon, window=radius)
+    expected = [m for v in x for m in one.update(v)]
+    batched = Spring(query, epsilon, window=radius)
+    got = []
+    bounds = sorted({0, len(x), *[c for c in cuts if c <= len(x)]})
+    for lo, hi in pairwise(bounds):
+        got += batched.update(np.array(x[lo:hi]))
+    assert got == expected and one.flush() == batched.flush()
+
+
+def test_multivariate_znorm_is_per_dimension_and_survives_scale_and_offset():
+    x, query, _ = planted_multivariate(5)
+    x = x[:2000]
+    m = len(query)
+    normalised = np.empty_like(x)
+    for t in range(len(x)):
+        part = x[max(0, t - m + 1):t + 1]
+        std = part.std(axis=0)
+        normalised[t] = np.where(std > 0, (x[t] - part.mean(axis=0)) / np.where(std > 0, std, 1), 0)
+    qn = (query - query.mean(axis=0)) / query.std(axis=0)
+    expected = spring_matches(normalised, qn, threshold=10.0)
+    plain = spring_matches(x, query, threshold=10.0, znorm=True)
+    assert plain and [(m.start, m.end) for m in plain] == [(e.start, e.end) for e in expected]
+    assert [m.distance for m in plain] == pytest.approx([e.distance for e in expected], abs=1e-6)
+    moved = x * np.array([10.0, 0.5, 3.0]) + np.array([1e4, -50.0, 7.0])
+    again = spring_matches(moved, query * np.array([2.0, 1.0, 5.0]) - 3, threshold=10.0,
+                           znorm=True)
+    assert [(m.start, m.end) for m in again] == [(m.start, m.end) for m in plain]
+    assert [m.distance for m in again] == pytest.approx([m.distance for m in plain], abs=1e-6)
+
+
+def test_multivariate_pickle_mid_stream_resumes_identically():
+    x, query, _ = planted_multivariate(6)
+    for window, znorm in ((20, False), (None, True)):
+        reference = Spring(query, 12.0, window=window, znorm=znorm)
+        expected = [reference.update(row) for row in x]
+        assert sum(map(len, expected)) >= 2
+        for cut in (0, 99, 750, 3050, 7999):
+            spring = Spring(query, 12.0, window=window, znorm=znorm)
+            got = [spring.update(row) for row in x[:cut]]
+            spring = pickle.loads(pickle.dumps(spring))
+            got += [spring.update(row) for row in x[cut:]]
+            assert got == expected
+
+
+def test_sample_shapes_are_checked():
+    with pytest.raises(ValueError, match="2-vector or an n x 2 batch"):
+        Spring([[0.0, 1.0]], 1.0).update([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="a number or a 1-d batch"):
+        Spring([0.0, 1.0], 1.0).update([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="finite"):
+        Spring([[0.0, 1.0]], 1.0).update([1.0, math.inf])
+    with pytest.raises(ValueError, match="same d"):
+        best_subsequence([[1.0, 2.0]], [1.0])
