@@ -41,7 +41,6 @@ from flows.stream_analysis import Output, StreamAnalyzer, StreamState
 from midstream import events
 from midstream.config import AnalysisConfig, KafkaSettings, Topics
 from midstream.metrics import LlmStreamMetrics, default_metrics
-from midstream.rules_file import load_rules
 
 InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 OutMessage = KafkaSinkMessage[bytes | None, bytes]
@@ -268,7 +267,7 @@ def _timer_datetime(due: float) -> datetime:
 
 def _analyzer_from_env(env: Mapping[str, str]) -> StreamAnalyzer:
     config = AnalysisConfig.from_env(env)
-    return StreamAnalyzer(config, load_rules(config.rules_path), default_metrics())
+    return StreamAnalyzer.from_config(config, default_metrics())
 
 
 def recovery_enabled(argv: list[str], env: Mapping[str, str]) -> bool:

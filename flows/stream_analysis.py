@@ -29,10 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from flows.series_analysis import Finding, SeriesAnalysis, SeriesState
 from midstream import events
 from midstream.config import AnalysisConfig
 from midstream.metrics import LlmStreamMetrics
 from midstream.rules_file import load_rules
+from midstream.shapes_file import ShapeTemplate, load_shapes
 from operators.repetition import RepetitionDetector
 from operators.stream_health import StreamHealth
 from operators.text_rules import Rule, RuleMatch, RuleSet, TextScanState
@@ -71,31 +73,46 @@ class StreamState:
     detections_dropped: int = 0
     ended: bool = False
     counted_open: bool = False
+    series: dict[str, SeriesState] = field(default_factory=dict)
+    """Temporal analysis per numeric series (``itl``, ``logprob``), created on first sample."""
 
 
 class StreamAnalyzer:
     """Analysis shared by every stream: config, compiled rules and metrics."""
 
     def __init__(
-        self, config: AnalysisConfig, rules: Sequence[Rule], metrics: LlmStreamMetrics
+        self, config: AnalysisConfig, rules: Sequence[Rule], metrics: LlmStreamMetrics,
+        shapes: Sequence[ShapeTemplate] = (),
     ) -> None:
         if config.loop_action not in ("stop", "flag", "none"):
             raise ValueError("loop_action must be one of 'stop', 'flag', 'none'")
         self.config = config
         self.rules = RuleSet(rules)
         self.metrics = metrics
+        self.series = SeriesAnalysis(
+            regime_window=config.regime_window, regime_every=config.regime_every,
+            regime_confirm=config.regime_confirm,
+            lyapunov_window=config.lyapunov_window, lyapunov_every=config.lyapunov_every,
+            lyapunov_emb_dim=config.lyapunov_emb_dim or None,
+            templates=shapes,
+        )
         self._chunk_children: dict[tuple[str | None, str | None], Any] = {}
 
     @classmethod
     def with_defaults(
         cls, config: AnalysisConfig | None = None, metrics: LlmStreamMetrics | None = None
     ) -> StreamAnalyzer:
-        """An analyzer with the config's rules file and a private metrics registry."""
+        """An analyzer for ``config`` (default settings) with a private metrics registry."""
         from prometheus_client import CollectorRegistry
 
-        config = config or AnalysisConfig()
-        metrics = metrics or LlmStreamMetrics(CollectorRegistry())
-        return cls(config, load_rules(config.rules_path), metrics)
+        return cls.from_config(config or AnalysisConfig(),
+                               metrics or LlmStreamMetrics(CollectorRegistry()))
+
+    @classmethod
+    def from_config(cls, config: AnalysisConfig, metrics: LlmStreamMetrics) -> StreamAnalyzer:
+        """An analyzer with the rules and shape templates the config's files hold."""
+        shapes = load_shapes(config.shapes_path) if config.shapes_path else ()
+        return cls(config, load_rules(config.rules_path), metrics, shapes)
 
     def new_state(self, stream_id: str) -> StreamState:
         """Fresh state for a stream seen for the first time."""
@@ -160,23 +177,29 @@ class StreamAnalyzer:
                 self.metrics.time_to_first_chunk.labels(*labels).observe(ttft)
         else:
             self._chunk_histogram(state).observe(gap)
+            self._on_series(state, "itl", gap * 1000.0, event, out)
             if gap > self.config.stall_seconds:
                 self.metrics.stall_seconds.observe(gap)
                 if state.stall_flagged_after != previous_delta_seq:
                     self._flag_stall(state, event.ts, previous_delta_seq, gap, live=False, out=out)
+        if event.logprob is not None:
+            self._on_series(state, "logprob", event.logprob, event, out)
         text = event.text or ""
         for match in self.rules.scan(state.text, text):
             self._on_rule_match(state, event, token_index, match, out)
         loop = state.loop.update(text)
         if loop is not None:
+            # The token-id sequence has become exactly periodic: a repetition loop.
             detail = {
+                "series": "token_ids",
                 "period_tokens": loop.period,
                 "repeats": round(loop.repeats, 2),
                 "loop_start_token": loop.start,
                 "token_index": token_index,
             }
-            self._insight(out, state, event.ts, "repetition", "loop", "warning", event.seq, detail)
-            self._remember(state, "repetition", "loop", event.seq, token_index)
+            self._insight(out, state, event.ts, "regime", "periodic", "warning", event.seq, detail,
+                          instance="token_ids")
+            self._remember(state, "regime", "periodic", event.seq, token_index)
             if self.config.loop_action == "stop":
                 self._control(out, state, event.ts, "stop", "repetition_loop", event.seq)
 
@@ -209,6 +232,9 @@ class StreamAnalyzer:
         health = state.health
         health.on_end(event.ts)
         state.ended = True
+        for name, series in state.series.items():
+            for finding in self.series.on_end(series, event.seq):
+                self._finding(out, state, event.ts, finding, name)
         m.streams_completed.inc()
         m.streams_open.dec()
         labels = m.model_labels(state.provider, state.model)
@@ -235,12 +261,32 @@ class StreamAnalyzer:
                                "token_index": d.token_index, "lead_tokens": lead})
         detail = self._health_detail(state)
         detail["detections"] = detections
+        if state.series:
+            detail["series"] = {name: self.series.summary(series)
+                                for name, series in state.series.items()}
         if state.detections_dropped:
             detail["detections_not_listed"] = state.detections_dropped
         finish_reason = (event.meta or {}).get("finish_reason")
         if isinstance(finish_reason, str):
             detail["finish_reason"] = finish_reason
         self._insight(out, state, event.ts, "health", "summary", "info", event.seq, detail)
+
+    def _on_series(
+        self, state: StreamState, name: str, value: float, event: events.TokenEvent,
+        out: list[Output],
+    ) -> None:
+        series = state.series.get(name)
+        if series is None:
+            series = state.series[name] = self.series.new_state(name)
+        for finding in self.series.on_sample(series, value, event.seq):
+            self._finding(out, state, event.ts, finding, name)
+
+    def _finding(
+        self, out: list[Output], state: StreamState, ts: float, finding: Finding, series: str
+    ) -> None:
+        detail = {**finding.detail, "token_index": state.health.tokens - 1}
+        self._insight(out, state, ts, finding.detector, finding.kind, finding.severity,
+                      finding.at_seq, detail, instance=series)
 
     # -- timers ---------------------------------------------------------------------------
 
@@ -325,7 +371,7 @@ class StreamAnalyzer:
 
     def _insight(
         self, out: list[Output], state: StreamState, ts: float, detector: str, kind: str,
-        severity: str, at_seq: int, detail: dict[str, Any], instance: int | None = None,
+        severity: str, at_seq: int, detail: dict[str, Any], instance: int | str | None = None,
     ) -> None:
         self.metrics.insights.labels(detector, kind).inc()
         out.append(("insights", events.insight(

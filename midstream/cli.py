@@ -40,7 +40,7 @@ def _demo(args: argparse.Namespace) -> int:
     from midstream.demo import run_demo
 
     run_demo(replay=Path(args.replay), speed=args.speed, metrics_port=args.metrics_port,
-             rules_path=args.rules)
+             rules_path=args.rules, shapes_path=args.shapes)
     return 0
 
 
@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="serve Prometheus metrics on 127.0.0.1:PORT while running; "
                            "0 turns it off (default 9464)")
     demo.add_argument("--rules", default=None, help="rules file (default: the bundled rules)")
+    demo.add_argument("--shapes", default=None,
+                      help="shape templates file (default: the bundled shapes)")
     demo.set_defaults(handler=_demo)
 
     sub.add_parser("stack", help="local Kafka + Prometheus: up | down | status (see stack -h)",

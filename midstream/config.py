@@ -122,16 +122,18 @@ class AnalysisConfig:
     """Control action for a detected loop: ``stop``, ``flag`` or ``none``."""
     shapes_path: str = str(BUNDLED_SHAPES)
     """Event-shape templates (TOML) matched with SPRING over each stream's series."""
-    regime_window: int = 40
+    regime_window: int = 48
     """Samples the sliding regime classifier sees (inter-token latency, logprob); 0 = off."""
-    regime_every: int = 5
+    regime_every: int = 4
     """The regime is re-classified every this many samples."""
     regime_confirm: int = 2
     """Refreshes in a row a new regime verdict must hold before it is reported."""
     lyapunov_window: int = 300
     """Samples the sliding Lyapunov estimate sees; 0 = off."""
-    lyapunov_every: int = 50
+    lyapunov_every: int = 100
     """The Lyapunov exponent is re-estimated every this many samples."""
+    lyapunov_emb_dim: int = 3
+    """Embedding dimension of the sliding Lyapunov estimate; 0 = Cao's method per window."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> AnalysisConfig:
@@ -152,6 +154,7 @@ class AnalysisConfig:
             "regime_confirm": "MIDSTREAM_REGIME_CONFIRM",
             "lyapunov_window": "MIDSTREAM_LYAPUNOV_WINDOW",
             "lyapunov_every": "MIDSTREAM_LYAPUNOV_EVERY",
+            "lyapunov_emb_dim": "MIDSTREAM_LYAPUNOV_EMB_DIM",
         }
         overrides: dict[str, object] = {}
         for f in fields(cls):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,7 +24,6 @@ from flows.llm_stream import build_flow
 from flows.stream_analysis import StreamAnalyzer
 from midstream.config import AnalysisConfig, Topics
 from midstream.metrics import default_metrics
-from midstream.rules_file import load_rules
 from midstream.sample_streams import REPLAY_FILE
 
 DEMO_CONFIG = AnalysisConfig(stall_seconds=1.0, abandon_seconds=4.0, ended_grace_seconds=2.0)
@@ -68,15 +67,18 @@ def run_demo(
     speed: float = 1.0,
     metrics_port: int = 9464,
     rules_path: str | None = None,
+    shapes_path: str | None = None,
     out: TextIO | None = None,
     config: AnalysisConfig = DEMO_CONFIG,
 ) -> DemoResult:
     """Replay the sample streams through the flow, print insights live, return what was seen."""
     out = out or sys.stdout
     if rules_path is not None:
-        config = AnalysisConfig(**{**config.__dict__, "rules_path": rules_path})
+        config = replace(config, rules_path=rules_path)
+    if shapes_path is not None:
+        config = replace(config, shapes_path=shapes_path)
     topics = Topics()
-    analyzer = StreamAnalyzer(config, load_rules(config.rules_path), default_metrics())
+    analyzer = StreamAnalyzer.from_config(config, default_metrics())
     server = None
     if metrics_port:
         server, _thread = start_http_server(metrics_port, addr="127.0.0.1")
@@ -104,6 +106,14 @@ def run_demo(
     return result
 
 
+def _finding_name(record: dict[str, Any]) -> str:
+    """``refusal``, or for series analyses ``itl chaotic``, ``itl LLE chaotic``."""
+    detector, kind = record["detector"], record["kind"]
+    name = {"lyapunov": f"LLE {kind}", "shape": f"shape {kind}"}.get(detector, kind)
+    series = record["detail"].get("series")
+    return f"{series} {name}" if series and series != "token_ids" else name
+
+
 def print_summary(result: DemoResult, out: TextIO) -> None:
     """A per-stream table of what happened."""
     streams: dict[str, dict[str, Any]] = {}
@@ -116,7 +126,8 @@ def print_summary(result: DemoResult, out: TextIO) -> None:
         elif kind == "stall":
             row["found"].append("stall")
         else:
-            row["found"].append(f"{kind}@{record['detail'].get('token_index', '?')}")
+            token = record["detail"].get("token_index", "?")
+            row["found"].append(f"{_finding_name(record)}@{token}")
     stops = {c["stream_id"] for c in result.controls if c["action"] == "stop"}
     redactions: dict[str, int] = {}
     for c in result.controls:

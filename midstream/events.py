@@ -155,14 +155,14 @@ def insight(
     severity: str,
     at_seq: int | None,
     detail: dict[str, Any],
-    instance: int | None = None,
+    instance: int | str | None = None,
 ) -> dict[str, Any]:
     """Build an insight record (topic ``midstream.insights``).
 
     ``id`` is stable: the same input produces the same id, so consumers can
     de-duplicate the repeats that at-least-once output produces after recovery.
     ``instance`` tells apart several facts of one kind at the same event (two
-    emails in one delta): it is appended to the id.
+    emails in one delta, or the same verdict on two series): it is appended to the id.
 
     Examples
     --------

@@ -54,6 +54,11 @@ STALL_TEXT = (
     "while costs stayed flat. The main driver was the new subscription tier."
 )
 ABANDONED_TEXT = "Let me think about the best way to structure this migration. First, we"
+HICCUP_TEXT = (
+    "The deployment finished, and every health check passed on the first try. The new "
+    "version serves the same routes, with lower memory use and faster cold starts, and the "
+    "old one stays available for a quick rollback if anything looks wrong later today."
+)
 HANDOFF_TEXT = (
     "I understand this is frustrating. If you prefer, I can transfer you to a human agent "
     "who can review the refund in detail."
@@ -89,8 +94,12 @@ def stream_events(
     stall_seconds: float = 0.0,
     end: bool = True,
     finish_reason: str = "stop",
+    gaps: list[float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Contract-v1 events of one stream: start, one delta per piece, then (optionally) end."""
+    """Contract-v1 events of one stream: start, one delta per piece, then (optionally) end.
+
+    ``gaps`` (seconds, one per piece after the first) replaces the random inter-token latency.
+    """
     events: list[dict[str, Any]] = []
     base = {"v": 1, "stream_id": stream_id, "role": "assistant", "model": model,
             "provider": provider}
@@ -99,7 +108,7 @@ def stream_events(
     pieces = tokenize(text)
     for i, piece in enumerate(pieces):
         if i:
-            t += rng.lognormvariate(0, 0.35) * itl
+            t += gaps[i - 1] if gaps is not None else rng.lognormvariate(0, 0.35) * itl
         if stall_after is not None and i == stall_after:
             t += stall_seconds
         events.append({**base, "seq": i + 1, "ts": round(t, 6), "kind": "delta", "text": piece,
@@ -111,6 +120,41 @@ def stream_events(
                                             "usage": {"prompt_tokens": 42,
                                                       "completion_tokens": len(pieces)}}})
     return events
+
+
+def varied_text(words: int, rng: random.Random) -> str:
+    """Plausible, never-repeating prose of about ``words`` words (no false repetition loops)."""
+    vocabulary = [
+        "the", "model", "writes", "each", "answer", "while", "client", "reads", "it", "and",
+        "a", "scheduler", "batches", "requests", "across", "many", "users", "so", "latency",
+        "moves", "with", "load", "cache", "memory", "pressure", "queue", "depth", "every",
+        "token", "arrives", "after", "short", "wait", "that", "depends", "on", "what", "runs",
+    ]
+    return " ".join(rng.choice(vocabulary) for _ in range(words)) + "."
+
+
+def periodic_then_chaotic_gaps(periodic: int, chaotic: int) -> list[float]:
+    """Inter-token gaps: a period-4 batching rhythm, then gaps driven by the logistic map (r=4).
+
+    A scheduler that interleaves a fixed set of batches gives a periodic rhythm;
+    when it saturates, the gaps become deterministic but aperiodic. The mean gap
+    stays about 20 ms in both parts, so only the dynamics change.
+    """
+    rhythm = [0.012, 0.016, 0.020, 0.032]
+    gaps = [rhythm[i % 4] for i in range(periodic)]
+    x = 0.3141
+    for _ in range(chaotic):
+        x = 4.0 * x * (1.0 - x)
+        gaps.append(0.005 + 0.030 * x)
+    return gaps
+
+
+def hiccup_gaps(count: int, at: int, rng: random.Random, itl: float = 0.025) -> list[float]:
+    """Steady gaps with one hiccup at ``at``: a 0.9 s pause, then three tokens in a burst."""
+    gaps = [rng.lognormvariate(0, 0.25) * itl for _ in range(count)]
+    gaps[at] = 0.9
+    gaps[at + 1 : at + 4] = [0.002, 0.002, 0.002]
+    return gaps
 
 
 def demo_streams(t0: float = 0.0, seed: int = 7) -> list[dict[str, Any]]:
@@ -128,7 +172,13 @@ def demo_streams(t0: float = 0.0, seed: int = 7) -> list[dict[str, Any]]:
         stream_events("handoff-1", HANDOFF_TEXT, t0=t0 + 2.3, rng=rng, model="llama-3.1-8b",
                       provider="vllm"),
         stream_events("healthy-2", HEALTHY_TEXT, t0=t0 + 2.6, rng=rng, itl=0.015),
+        stream_events("hiccup-1", HICCUP_TEXT, t0=t0 + 3.0, rng=rng,
+                      gaps=hiccup_gaps(len(tokenize(HICCUP_TEXT)), 30, rng)),
     ]
+    chaotic_text = varied_text(520, rng)
+    pieces = len(tokenize(chaotic_text))
+    streams.append(stream_events("rhythm-1", chaotic_text, t0=t0 + 0.2, rng=rng,
+                                 gaps=periodic_then_chaotic_gaps(150, pieces - 151)))
     merged = [e for s in streams for e in s]
     merged.sort(key=lambda e: e["ts"])
     return merged

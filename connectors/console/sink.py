@@ -73,13 +73,31 @@ def _summary(record: dict[str, Any]) -> str:
         return ", ".join(parts)
     if kind == "stall":
         return f"gap {d.get('gap_seconds', 0):.2f} s{' (live)' if d.get('live') else ''}, "
-    if kind == "loop":
-        return f"period {d.get('period_tokens')} tokens x{d.get('repeats')}, "
+    detector = record["detector"]
+    if detector == "regime" and d.get("series") == "token_ids":
+        return f"token ids repeat, period {d.get('period_tokens')} tokens x{d.get('repeats')}, "
+    if detector == "regime":
+        return (f"{d.get('series')} series {d.get('previous') or 'start'} -> {kind} "
+                f"{_scores(d.get('scores', {}))}")
+    if detector == "lyapunov":
+        value = d.get("value_per_sample")
+        shown = "n/a" if value is None else f"{value:+.3f}/sample"
+        return (f"{d.get('series')} series LLE {shown} (r2 {d.get('r2')}, "
+                f"{'confident' if d.get('confident') else 'not confident'}) ")
+    if detector == "shape":
+        return (f"{d.get('series')} series matched {d.get('template')!r} "
+                f"seq {d.get('start_seq')}-{d.get('end_seq')}, DTW {d.get('distance'):.1f} "
+                f"<= {d.get('threshold')}, ")
     if "phrase" in d:
         return f"{d['phrase']!r}, "
     if "span" in d:
         return f"chars {d['span'][0]}-{d['span'][1]} (text withheld), "
     return ""
+
+
+def _scores(scores: dict[str, Any]) -> str:
+    shown = [f"{k} {v:.2f}" for k, v in list(scores.items())[:3] if isinstance(v, float)]
+    return f"({', '.join(shown)}) " if shown else ""
 
 
 class _ConsolePartition(StatelessSinkPartition[Message]):

@@ -128,7 +128,7 @@ def test_decisions_arrive_while_the_stream_is_live_and_abandoned_fires_without_i
         (stop,) = consume_all(kafka_brokers, topics.control, expect=1, timeout=60)
         assert stop["action"] == "stop" and stop["stream_id"] == "live-loop"
         insights = consume_all(kafka_brokers, topics.insights, expect=3, timeout=30)
-        assert [r["kind"] for r in insights] == ["loop", "stall", "abandoned"]
+        assert [r["kind"] for r in insights] == ["periodic", "stall", "abandoned"]
     finally:
         output = stop_job(job)
     assert "Traceback" not in output, output

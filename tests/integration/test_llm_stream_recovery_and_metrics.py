@@ -75,7 +75,7 @@ def test_job_metrics_reach_prometheus(kafka_brokers, make_topics, prometheus_url
         insight_kinds = query_until(
             prometheus_url, 'midstream_insights_total{instance="127.0.0.1:3030"} > 0',
             timeout=60)
-        assert {s["metric"]["kind"] for s in insight_kinds} >= {"refusal", "loop", "summary"}
+        assert {s["metric"]["kind"] for s in insight_kinds} >= {"refusal", "periodic", "summary"}
         ttft = query_until(
             prometheus_url,
             'gen_ai_client_operation_time_to_first_chunk_seconds_count{instance="127.0.0.1:3030"}',

@@ -38,8 +38,9 @@ def test_demo_command_shows_insights_serves_metrics_and_finishes_by_itself():
     assert process.returncode == 0, rest
     assert "midstream_insights_total{" in scraped
     assert "gen_ai_client_operation_time_to_first_chunk_seconds_bucket" in scraped
-    for expected in ["rules/refusal", "repetition/loop", "CONTROL  redact", "health/stall",
-                     "health/abandoned", "Summary", "ABANDONED"]:
+    for expected in ["rules/refusal", "regime/periodic", "CONTROL  redact", "health/stall",
+                     "health/abandoned", "regime/left_periodic", "regime/chaotic",
+                     "lyapunov/chaotic", "Summary", "ABANDONED"]:
         assert expected in rest, expected
 
 
