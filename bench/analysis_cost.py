@@ -5,6 +5,10 @@ workload, so the throughput figures in RESULTS.md can be explained. The peer
 is the cheapest possible step, ``orjson.loads`` of the same payloads.
 
     python -m bench.analysis_cost --events 200000
+
+The series analysis (regime, Lyapunov, shapes) is also timed on its own, per
+latency sample, on long streams with log-normal jitter: the benchmark
+workload's streams are short and evenly paced, so they barely exercise it.
 """
 
 from __future__ import annotations
@@ -12,12 +16,17 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
+import numpy as np
 import orjson
 
 from bench.workload import interleaved
+from flows.series_analysis import SeriesAnalysis
 from flows.stream_analysis import StreamAnalyzer
+from midstream.config import BUNDLED_SHAPES, AnalysisConfig
 from midstream.events import TokenEvent, parse_token_event
+from midstream.shapes_file import load_shapes
 from operators.repetition import RepetitionDetector
 from operators.text_rules import TextScanState
 
@@ -40,6 +49,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--seed-streams", type=int, default=40,
+                        help="long jittered streams for the series-analysis breakdown")
     args = parser.parse_args()
     payloads = [value for _, value in interleaved(args.events, args.streams)]
     events = [e for e in map(parse_token_event, payloads) if isinstance(e, TokenEvent)]
@@ -67,20 +78,57 @@ def main() -> None:
                 detector = detectors[e.stream_id] = RepetitionDetector()
             detector.update(e.text or "")
 
-    def whole() -> None:
-        states: dict = {}
-        for e in events:
-            state = states.get(e.stream_id)
-            if state is None or state.ended:
-                state = states[e.stream_id] = analyzer.new_state(e.stream_id)
-            analyzer.on_event(state, e, 0.0)
+    def whole_with(chosen: StreamAnalyzer) -> Callable[[], None]:
+        def whole() -> None:
+            states: dict = {}
+            for e in events:
+                state = states.get(e.stream_id)
+                if state is None or state.ended:
+                    state = states[e.stream_id] = chosen.new_state(e.stream_id)
+                chosen.on_event(state, e, 0.0)
+        return whole
+
+    without_temporal = StreamAnalyzer.with_defaults(replace(
+        AnalysisConfig(), regime_window=0, lyapunov_window=0, shapes_path=""))
+    whole = whole_with(analyzer)
 
     rules = per_event("rule scan (Aho-Corasick + anchored regexes)", n, scan)
     loop = per_event("repetition-loop detector", n, loops)
-    total = per_event("whole analysis (health, rules, loop, metrics)", n, whole)
+    plain = per_event("whole analysis, temporal analysis off", n, whole_with(without_temporal))
+    total = per_event("whole analysis (health, rules, loop, series, metrics)", n, whole)
     print(f"\nparse + analysis = {parse + total:.2f} µs/event "
           f"({(parse + total) / peer:.1f}x the peer); "
-          f"glue and metrics = {total - rules - loop:.2f} µs/event")
+          f"glue and metrics = {plain - rules - loop:.2f} µs/event; "
+          f"series analysis on this workload = {total - plain:.2f} µs/event")
+    long_streams(args.seed_streams)
+
+
+def long_streams(count: int) -> None:
+    """Series analysis alone on long streams with realistic (log-normal) latency jitter."""
+    rng = np.random.default_rng(3)
+    series = [rng.lognormal(np.log(25.0), 0.35, 600) for _ in range(count)]
+    samples = count * 600
+    analysis = SeriesAnalysis(templates=load_shapes(BUNDLED_SHAPES))
+    print(f"\n{count} streams of 600 log-normal inter-token latencies "
+          "(defaults: regime 48/4, Lyapunov 300/100, one shape template):")
+
+    def run_series(chosen: SeriesAnalysis) -> Callable[[], None]:
+        def run() -> None:
+            for values in series:
+                state = chosen.new_state("itl")
+                for seq, value in enumerate(values.tolist()):
+                    chosen.on_sample(state, value, seq)
+        return run
+
+    parts = {
+        "regime only": SeriesAnalysis(lyapunov_window=0),
+        "Lyapunov only": SeriesAnalysis(regime_window=0),
+        "shape template only": SeriesAnalysis(regime_window=0, lyapunov_window=0,
+                                              templates=load_shapes(BUNDLED_SHAPES)),
+        "all three (the flow's default)": analysis,
+    }
+    for label, chosen in parts.items():
+        per_event(f"  {label}", samples, run_series(chosen), repeats=1)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ QUIET_BASELINES = ("noise", "fixed_point")
 RHYTHMS = ("periodic", "quasi_periodic")
 """Reported regimes whose loss is flagged before the new regime is certain."""
 
-QUIET_SLOWDOWN = 4
+QUIET_SLOWDOWN = 8
 """While the held regime is a quiet one, the classifier runs this many times less often.
 
 Noise is the normal state of a healthy latency series, and classifying it is the
@@ -139,6 +139,9 @@ class SeriesAnalysis:
         self.lyapunov_every = lyapunov_every
         self.lyapunov_emb_dim = lyapunov_emb_dim
         self.templates = tuple(templates)
+        self._templates: dict[str, tuple[ShapeTemplate, ...]] = {}
+        for t in self.templates:
+            self._templates[t.series] = (*self._templates.get(t.series, ()), t)
 
     def new_state(self, series: str) -> SeriesState:
         """Fresh state for one series of a new stream."""
@@ -150,7 +153,7 @@ class SeriesAnalysis:
                                       emb_dim=self.lyapunov_emb_dim)
                       if self.lyapunov_window else None),
             shapes=[Spring(t.query, t.threshold, window=t.window, znorm=t.znorm)
-                    for t in self.templates if t.series == series],
+                    for t in self._templates.get(series, ())],
         )
 
     def on_sample(self, state: SeriesState, value: float, at_seq: int) -> list[Finding]:
@@ -180,7 +183,7 @@ class SeriesAnalysis:
                         found.append(self._lyapunov_finding(state, lle, label, at_seq))
                     state.lyapunov_reported = label
         if state.shapes:
-            templates = [t for t in self.templates if t.series == state.name]
+            templates = self._templates[state.name]
             for template, spring in zip(templates, state.shapes, strict=True):
                 for match in spring.update(value):
                     state.shape_matches += 1
@@ -190,7 +193,7 @@ class SeriesAnalysis:
     def on_end(self, state: SeriesState, at_seq: int) -> list[Finding]:
         """The stream ended: a shape match still pending is now final."""
         found: list[Finding] = []
-        templates = [t for t in self.templates if t.series == state.name]
+        templates = self._templates.get(state.name, ())
         for template, spring in zip(templates, state.shapes, strict=True):
             match = spring.flush()
             if match is not None:
@@ -222,12 +225,15 @@ class SeriesAnalysis:
             state.regime_streak += 1
         else:
             state.regime_candidate, state.regime_streak = verdict.kind, 1
-        if state.regime_streak != self.regime_confirm or verdict.kind == state.regime_reported:
+        baseline = state.regime_reported is None
+        # A quiet baseline is never reported, so one confident verdict settles it (and the
+        # classifier slows down at once: most streams are short, and noise is the costly case).
+        needed = 1 if baseline and verdict.kind in QUIET_BASELINES else self.regime_confirm
+        if state.regime_streak != needed or verdict.kind == state.regime_reported:
             return departure
         if state.regime is not None:
             quiet = verdict.kind in QUIET_BASELINES
             state.regime.every = self.regime_every * (QUIET_SLOWDOWN if quiet else 1)
-        baseline = state.regime_reported is None
         finding = None
         if not (baseline and verdict.kind in QUIET_BASELINES):
             finding = self._regime_finding(state, verdict, at_seq)

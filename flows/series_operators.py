@@ -42,6 +42,9 @@ import bytewax.operators.windowing as win
 import numpy as np
 from bytewax.dataflow import Stream, operator
 
+from operators.lyapunov import LyapunovResult, largest_lyapunov
+from operators.regime import MIN_LENGTH, RegimeResult, classify
+
 R = TypeVar("R")
 S = TypeVar("S", bound="SampleMonitor")
 
@@ -113,7 +116,9 @@ def analyse_windows(
         windows; smaller gives sliding, overlapping windows.
     wait_for
         How long, in processing time, to wait for out-of-order samples before a
-        window closes (Bytewax's ``wait_for_system_duration``).
+        window closes (Bytewax's ``wait_for_system_duration``). Bytewax's event
+        clock also advances with processing time, so a slow analysis or a busy
+        worker can make on-time samples late: leave slack, and watch ``late``.
     align_to
         Where windows are aligned; the Unix epoch by default.
     """
@@ -173,6 +178,39 @@ def monitor_samples(
 
     findings = op.stateful_map("monitor", up, step)
     return op.flat_map_value("findings", findings, lambda items: items)
+
+
+def regime_of_window(ts: np.ndarray, values: np.ndarray) -> RegimeResult | None:
+    """The regime of one window's values (None below the classifier's minimum length).
+
+    The samples are taken as evenly spaced, ``dt`` being their mean spacing: event-time
+    windows of a series sampled at a steady rate, like media frames.
+
+    >>> t = np.arange(120.0)
+    >>> regime_of_window(t, np.sin(2 * np.pi * t / 12)).kind
+    'periodic'
+    """
+    if values.shape[0] < MIN_LENGTH or not np.all(np.isfinite(values)):
+        return None
+    dt = float(np.mean(np.diff(ts))) if ts.shape[0] > 1 else 1.0
+    return classify(values, dt=dt if dt > 0 else 1.0)
+
+
+def lyapunov_of_window(ts: np.ndarray, values: np.ndarray) -> LyapunovResult:
+    """The largest Lyapunov exponent of one window, per second of event time.
+
+    Windows too short or degenerate for an estimate give a non-confident result
+    (NaN value), never an error.
+
+    >>> x = np.empty(600); x[0] = 0.3
+    >>> for i in range(1, 600):
+    ...     x[i] = 4.0 * x[i - 1] * (1.0 - x[i - 1])
+    >>> result = lyapunov_of_window(np.arange(600) * 0.5, x)   # two samples a second
+    >>> result.confident, round(result.value, 1)                # ln 2 per sample = 1.4 / s
+    (True, 1.4)
+    """
+    dt = float(np.mean(np.diff(ts))) if ts.shape[0] > 1 else 1.0
+    return largest_lyapunov(values, dt=dt if dt > 0 else 1.0)
 
 
 def _sample_time(sample: Sample) -> datetime:

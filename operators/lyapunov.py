@@ -516,6 +516,8 @@ class SlidingLyapunov:
         ``every``, else None. For a batch (a sequence or array): the list of
         results due within it, in order, possibly empty.
         """
+        if isinstance(x, int | float):  # one sample: the hot path of a stream operator
+            return self._add(float(x))
         arr = np.asarray(x, dtype=np.float64)
         if arr.ndim == 0:
             return self._add(float(arr))

@@ -123,3 +123,51 @@ def test_monitor_samples_keeps_one_monitor_per_key_in_arrival_order():
         values = [s.value for k, s in items if k == key]
         expected = [v for i, v in enumerate(values) if v > max(values[:i], default=-np.inf)]
         assert [found for k, (_, found) in out if k == key] == expected
+
+
+def media_like_series(switch_at: float | None, seconds: float = 60.0, rate: float = 20.0
+                      ) -> list[Sample]:
+    """A 20 Hz feature series: a period-5 rhythm, then (from ``switch_at`` s) logistic chaos."""
+    out, x = [], 0.3141
+    for i in range(int(seconds * rate)):
+        t = 1_000.0 + i / rate
+        if switch_at is not None and t - 1_000.0 >= switch_at:
+            x = 4.0 * x * (1.0 - x)
+            value = x
+        else:
+            value = [0.1, 0.5, 0.9, 0.3, 0.7][i % 5]
+        out.append(Sample(t, value))
+    return out
+
+
+def test_regime_of_event_time_windows_follows_each_key():
+    from flows.series_operators import regime_of_window
+
+    steady = [("steady", s) for s in media_like_series(None)]
+    switching = [("switching", s) for s in media_like_series(switch_at=30.0)]
+    items = sorted(steady + switching, key=lambda item: item[1].ts)
+    # The first windows compile numba kernels: seconds of processing time, which
+    # Bytewax's event clock counts as time passing. Allow for it, as a live flow must.
+    down, late = run_windows(items, length=timedelta(seconds=10), analyse=regime_of_window,
+                             wait_for=timedelta(seconds=60))
+    assert late == []
+    verdicts = {(key, round(r.open_ts - 1_000.0)): r.result.kind for key, r in down}
+    assert {k for (key, _), k in verdicts.items() if key == "steady"} == {"periodic"}
+    assert [verdicts["switching", t] for t in (0, 10, 20, 30, 40, 50)] == [
+        "periodic", "periodic", "periodic", "chaotic", "chaotic", "chaotic"]
+
+
+def test_sliding_regime_monitor_per_key_flags_the_switch_within_50_samples():
+    from operators.regime import RegimeMonitor
+
+    items = [("k", s) for s in media_like_series(switch_at=30.0)]
+    flow = Dataflow("sliding")
+    keyed = op.input("in", flow, TestingSource(items))
+    out: list = []
+    op.output("out", monitor_samples("regime", keyed, lambda: RegimeMonitor(48, 4)),
+              TestingSink(out))
+    run_main(flow)
+    switch = 30 * 20
+    kinds = [(round((s.ts - 1_000.0) * 20), r.kind) for _, (s, r) in out]
+    assert all(kind == "periodic" for i, kind in kinds if i < switch)
+    assert any(kind != "periodic" for i, kind in kinds if switch <= i <= switch + 50)

@@ -45,7 +45,7 @@ def henon(n: int, a: float = 1.4, b: float = 0.3, seed: int = 0,
 
 def lorenz(n: int, dt: float = 0.01, seed: int = 0, transient_time: float = 50.0,
            sigma: float = 10.0, rho: float = 28.0, beta: float = 8.0 / 3.0) -> np.ndarray:
-    """The x component of the Lorenz system, integrated by RK4 in steps of at most 0.005, sampled every dt.
+    """The x component of the Lorenz system: RK4 steps of at most 0.005, sampled every dt.
 
     Its largest Lyapunov exponent is about 0.906 per time unit.
     """

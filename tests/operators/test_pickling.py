@@ -9,7 +9,12 @@ import pytest
 
 from midstream.config import BUNDLED_RULES
 from midstream.rules_file import load_rules
+from operators.dtw import BestMatchSearch
+from operators.lyapunov import SlidingLyapunov
+from operators.permutation_entropy import PermutationEntropy
+from operators.regime import RegimeMonitor
 from operators.repetition import RepetitionDetector
+from operators.spring import Spring
 from operators.stream_health import StreamHealth
 from operators.text_rules import RuleSet, TextScanState
 
@@ -49,3 +54,43 @@ def test_round_trip_at_every_step_continues_identically(make, drive):
         state = pickle.loads(pickle.dumps(state))
         got += [drive(state, t, i + cut) for i, t in enumerate(tokens[cut:])]
         assert got == expected
+
+
+def _numeric_series() -> list[float]:
+    """A rhythm, then logistic chaos, then noise: every monitor has something to report."""
+    x, out = 0.3, [[0.1, 0.5, 0.9, 0.3][i % 4] for i in range(150)]
+    for _ in range(150):
+        x = 4.0 * x * (1.0 - x)
+        out.append(x)
+    rng = random.Random(1)
+    return out + [rng.gauss(0.5, 0.2) for _ in range(150)]
+
+
+def _comparable(found: object) -> object:
+    """Monitor outputs as plain values (NaN compares equal to itself via repr)."""
+    return repr(found)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Spring([0.1, 0.5, 0.9, 0.3, 0.1], 0.2),
+        lambda: Spring([0.1, 0.9, 0.3], 0.5, window=1, znorm=True),
+        lambda: BestMatchSearch([0.5, 0.9, 0.3, 0.1], window=1),
+        lambda: RegimeMonitor(window=48, every=8),
+        lambda: SlidingLyapunov(window=120, every=40, emb_dim=2),
+        lambda: PermutationEntropy(order=3, window=30),
+    ],
+    ids=["Spring", "Spring-znorm-band", "BestMatchSearch", "RegimeMonitor", "SlidingLyapunov",
+         "PermutationEntropy"],
+)
+def test_numeric_monitors_round_trip_and_continue_identically(make):
+    series = _numeric_series()
+    reference = make()
+    expected = [_comparable(reference.update(x)) for x in series]
+    for cut in (1, 47, 150, 151, 299, 400):
+        state = make()
+        got = [_comparable(state.update(x)) for x in series[:cut]]
+        state = pickle.loads(pickle.dumps(state))
+        got += [_comparable(state.update(x)) for x in series[cut:]]
+        assert got == expected, cut
