@@ -503,7 +503,9 @@ class SlidingLyapunov:
         self.lag = lag
         self.emb_dim = emb_dim
         self.theiler = theiler
-        self._ring = np.zeros(window)
+        # The ring grows to ``window`` as samples arrive: most streams are short, and a
+        # job holds one of these per open stream.
+        self._ring = np.zeros(min(window, 64))
         self._seen = 0
         self.last: LyapunovResult | None = None
         """The most recent result."""
@@ -529,6 +531,10 @@ class SlidingLyapunov:
         return out
 
     def _add(self, value: float) -> LyapunovResult | None:
+        if self._seen == self._ring.shape[0] < self.window:
+            grown = np.zeros(min(self.window, 2 * self._seen))
+            grown[: self._seen] = self._ring
+            self._ring = grown
         self._ring[self._seen % self.window] = value
         self._seen += 1
         if self._seen % self.every:
