@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,8 @@ class SeriesState:
     last_regime: RegimeResult | None = None
     last_lyapunov: LyapunovResult | None = None
     shape_matches: int = 0
+    skipped: int = 0
+    """Non-finite samples left out."""
 
 
 class SeriesAnalysis:
@@ -157,8 +160,16 @@ class SeriesAnalysis:
         )
 
     def on_sample(self, state: SeriesState, value: float, at_seq: int) -> list[Finding]:
-        """Add one sample (from the event numbered ``at_seq``); return what is new."""
+        """Add one sample (from the event numbered ``at_seq``); return what is new.
+
+        A non-finite value (a ``-inf`` logprob, an overflowed number) is skipped:
+        the analyses need finite samples, and one bad value must not end a stream's
+        analysis or the job.
+        """
         found: list[Finding] = []
+        if not math.isfinite(value):
+            state.skipped += 1
+            return found
         index = state.samples
         breaks = state.seq_breaks
         if not breaks or breaks[-1][1] != at_seq - index:
@@ -204,6 +215,8 @@ class SeriesAnalysis:
     def summary(self, state: SeriesState) -> dict[str, Any]:
         """The latest verdicts, for the end-of-stream summary."""
         out: dict[str, Any] = {"samples": state.samples}
+        if state.skipped:
+            out["skipped_non_finite"] = state.skipped
         if state.last_regime is not None:
             out["regime"] = regime_detail(state.last_regime)
         if state.last_lyapunov is not None:

@@ -119,3 +119,21 @@ def test_temporal_analysis_can_be_switched_off():
     assert not [r for r in insights(out) if r["detector"] in ("lyapunov", "shape")]
     assert {r["detail"]["series"] for r in insights(out) if r["detector"] == "regime"} == {
         "token_ids"}
+
+
+def test_non_finite_samples_are_skipped_and_counted_not_fatal():
+    from flows.series_analysis import SeriesAnalysis
+
+    analysis = SeriesAnalysis(regime_window=16, regime_every=4, lyapunov_window=100,
+                              lyapunov_every=50)
+    state = analysis.new_state("logprob")
+    good = 0
+    for seq in range(120):
+        if seq % 10 == 0:
+            analysis.on_sample(state, float("-inf"), seq)
+        else:
+            analysis.on_sample(state, [-0.1, -2.0][good % 2], seq)
+            good += 1
+    summary = analysis.summary(state)
+    assert summary["skipped_non_finite"] == 12 and summary["samples"] == 108
+    assert summary["regime"]["kind"] == "periodic"
