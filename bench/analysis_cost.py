@@ -24,7 +24,7 @@ import orjson
 from bench.workload import interleaved
 from flows.series_analysis import SeriesAnalysis
 from flows.stream_analysis import StreamAnalyzer
-from midstream.config import BUNDLED_SHAPES, AnalysisConfig
+from midstream.config import EXAMPLE_SHAPES, AnalysisConfig
 from midstream.events import TokenEvent, parse_token_event
 from midstream.shapes_file import load_shapes
 from operators.repetition import RepetitionDetector
@@ -108,7 +108,7 @@ def long_streams(count: int) -> None:
     rng = np.random.default_rng(3)
     series = [rng.lognormal(np.log(25.0), 0.35, 600) for _ in range(count)]
     samples = count * 600
-    analysis = SeriesAnalysis(templates=load_shapes(BUNDLED_SHAPES))
+    analysis = SeriesAnalysis(templates=load_shapes(EXAMPLE_SHAPES))
     print(f"\n{count} streams of 600 log-normal inter-token latencies "
           "(defaults: regime 48/4, Lyapunov 300/100, one shape template):")
 
@@ -124,7 +124,7 @@ def long_streams(count: int) -> None:
         "regime only": SeriesAnalysis(lyapunov_window=0),
         "Lyapunov only": SeriesAnalysis(regime_window=0),
         "shape template only": SeriesAnalysis(regime_window=0, lyapunov_window=0,
-                                              templates=load_shapes(BUNDLED_SHAPES)),
+                                              templates=load_shapes(EXAMPLE_SHAPES)),
         "all three (the flow's default)": analysis,
     }
     for label, chosen in parts.items():

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 BUNDLED_RULES = Path(__file__).parent / "data" / "rules.toml"
-BUNDLED_SHAPES = Path(__file__).parent / "data" / "shapes.toml"
+EXAMPLE_SHAPES = Path(__file__).parent / "data" / "shapes.toml"
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,12 @@ class AnalysisConfig:
     """A loop must cover at least this many tokens (guards short periods like 'ha ha')."""
     loop_action: str = "stop"
     """Control action for a detected loop: ``stop``, ``flag`` or ``none``."""
-    shapes_path: str = str(BUNDLED_SHAPES)
-    """Event-shape templates (TOML) matched with SPRING over each stream's series."""
+    shapes_path: str = ""
+    """Event-shape templates (TOML) matched with SPRING over each stream's series.
+
+    None by default: templates are yours to define, and each costs about 1.5 µs per
+    token. ``EXAMPLE_SHAPES`` (the demo's) shows the format.
+    """
     regime_window: int = 48
     """Samples the sliding regime classifier sees (inter-token latency, logprob); 0 = off."""
     regime_every: int = 4

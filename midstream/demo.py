@@ -22,12 +22,14 @@ from connectors.console import ConsoleSink
 from connectors.replay import ReplaySource
 from flows.llm_stream import build_flow
 from flows.stream_analysis import StreamAnalyzer
-from midstream.config import AnalysisConfig, Topics
+from midstream.config import EXAMPLE_SHAPES, AnalysisConfig, Topics
 from midstream.metrics import default_metrics
 from midstream.sample_streams import REPLAY_FILE
 
-DEMO_CONFIG = AnalysisConfig(stall_seconds=1.0, abandon_seconds=4.0, ended_grace_seconds=2.0)
-"""Short timers, so the demo shows a live stall and an abandoned stream within seconds."""
+DEMO_CONFIG = AnalysisConfig(stall_seconds=1.0, abandon_seconds=4.0, ended_grace_seconds=2.0,
+                             shapes_path=str(EXAMPLE_SHAPES))
+"""Short timers, so the demo shows a live stall and an abandoned stream within seconds,
+and the example shape templates."""
 
 
 @dataclass

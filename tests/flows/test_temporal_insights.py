@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from midstream.config import EXAMPLE_SHAPES, AnalysisConfig
 from midstream.sample_streams import (
     demo_streams,
     hiccup_gaps,
@@ -15,6 +16,8 @@ from midstream.sample_streams import (
     varied_text,
 )
 from tests.flows.test_llm_stream import controls, insights, run
+
+WITH_SHAPES = AnalysisConfig(shapes_path=str(EXAMPLE_SHAPES))
 
 
 def stream_with_gaps(stream_id: str, gaps: list[float], seed: int = 0) -> list[dict]:
@@ -80,7 +83,7 @@ def test_chaotic_latency_gets_a_confident_positive_lyapunov_exponent():
 def test_a_hiccup_matches_the_shape_template_with_its_span():
     rng = random.Random(3)
     gaps = hiccup_gaps(80, 40, rng)
-    out, _ = run(stream_with_gaps("h", gaps))
+    out, _ = run(stream_with_gaps("h", gaps), config=WITH_SHAPES)
     (shape,) = [r for r in insights(out) if r["detector"] == "shape"]
     assert shape["kind"] == "hiccup_then_burst"
     detail = shape["detail"]
@@ -101,7 +104,7 @@ def test_logprob_series_is_analysed_when_present():
 
 
 def test_demo_shows_regime_lyapunov_and_shape_insights_and_healthy_streams_stay_quiet():
-    out, _ = run(demo_streams(t0=1000.0))
+    out, _ = run(demo_streams(t0=1000.0), config=WITH_SHAPES)
     found = {(r["stream_id"], r["detector"], r["kind"]) for r in insights(out)}
     assert {("rhythm-1", "regime", "periodic"), ("rhythm-1", "regime", "chaotic"),
             ("rhythm-1", "lyapunov", "chaotic"),
@@ -110,11 +113,15 @@ def test_demo_shows_regime_lyapunov_and_shape_insights_and_healthy_streams_stay_
         assert {k for s, _, k in found if s == healthy} == {"summary"}
 
 
+def test_the_job_matches_no_shapes_until_templates_are_configured():
+    out, _ = run(demo_streams(t0=1000.0))
+    assert not [r for r in insights(out) if r["detector"] == "shape"]
+
+
 def test_temporal_analysis_can_be_switched_off():
     from dataclasses import replace
 
-    from midstream.config import AnalysisConfig
-    config = replace(AnalysisConfig(), regime_window=0, lyapunov_window=0, shapes_path="")
+    config = replace(WITH_SHAPES, regime_window=0, lyapunov_window=0, shapes_path="")
     out, _ = run(demo_streams(t0=1000.0), config=config)
     assert not [r for r in insights(out) if r["detector"] in ("lyapunov", "shape")]
     assert {r["detail"]["series"] for r in insights(out) if r["detector"] == "regime"} == {

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from midstream.config import BUNDLED_SHAPES
+from midstream.config import EXAMPLE_SHAPES
 from midstream.shapes_file import ShapesFileError, load_shapes, parse_shapes
 
 
 def test_bundled_shapes_load():
-    shapes = load_shapes(BUNDLED_SHAPES)
+    shapes = load_shapes(EXAMPLE_SHAPES)
     assert [s.name for s in shapes] == ["hiccup_then_burst"]
     assert shapes[0].series == "itl" and len(shapes[0].query) == 8
 
