@@ -146,6 +146,11 @@ class SeriesAnalysis:
         for t in self.templates:
             self._templates[t.series] = (*self._templates.get(t.series, ()), t)
 
+    @property
+    def active(self) -> bool:
+        """Whether any analysis is on (with all off, streams keep no series state)."""
+        return bool(self.regime_window or self.lyapunov_window or self.templates)
+
     def new_state(self, series: str) -> SeriesState:
         """Fresh state for one series of a new stream."""
         return SeriesState(

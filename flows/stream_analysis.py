@@ -279,6 +279,8 @@ class StreamAnalyzer:
     ) -> None:
         series = state.series.get(name)
         if series is None:
+            if not self.series.active:
+                return
             series = state.series[name] = self.series.new_state(name)
         for finding in self.series.on_sample(series, value, event.seq):
             self._finding(out, state, event.ts, finding, name)
