@@ -1,0 +1,90 @@
+"""HoldBack never releases a character of a redaction match, and holds little else."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from midstream.config import BUNDLED_RULES
+from midstream.rules_file import load_rules
+from operators.holdback import HoldBack
+from operators.text_rules import Rule
+
+RULES = load_rules(BUNDLED_RULES)
+HOLD = HoldBack(RULES)
+
+PROSE = ["Sure", ",", " the", " owner", " is", " Jane", ".", " Call", " me", " at", " ", "\n",
+         " soon", "!", " 12", " pieces", " ok", " it", "’s", " done"]
+SECRETS = ["jane.doe@example.com", "ops+alerts@mail.example.co.uk", "4111 1111 1111 1111",
+           "5500-0000-0000-0004", "+1 415-555-0199", "(415) 555-0199"]
+
+
+@st.composite
+def chunked_stream(draw: st.DrawFn) -> list[str]:
+    """Prose with secrets inserted, cut into chunks at arbitrary places (even mid-secret)."""
+    parts = draw(st.lists(st.one_of(st.sampled_from(PROSE),
+                                    st.sampled_from(SECRETS).map(lambda s: " " + s + " ")),
+                          min_size=1, max_size=30))
+    text = "".join(parts)
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=25)))
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in pairwise(bounds) if b > a]
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunked_stream())
+def test_no_character_of_a_final_match_is_released_early(chunks):
+    text = "".join(chunks)
+    final = HOLD.matches(text)
+    released = 0
+    seen = ""
+    for chunk in chunks:
+        seen += chunk
+        released = max(released, HOLD.hold_from(seen, released))
+        for start, end, _ in final:
+            # Whatever was released so far ends before every match that is (or will be) there.
+            assert released <= start or end <= 0, (seen, released, start, end)
+    # When the stream ends, partial matches cannot complete: only real matches stay held.
+    released = max(released, HOLD.hold_from(text, released, final=True))
+    first = min((start for start, _, _ in final), default=len(text))
+    assert released == first
+
+
+def test_text_that_cannot_become_a_match_is_released_at_once():
+    assert HOLD.hold_from("Hello world! ") == len("Hello world! ")
+    text = "I am done. "
+    assert HOLD.hold_from(text) == len(text)
+
+
+def test_a_trailing_word_or_number_is_held_because_it_could_become_pii():
+    assert HOLD.hold_from("Write to jane") == len("Write to ")
+    assert HOLD.hold_from("Card 4111 11") == len("Card ")
+    assert HOLD.hold_from("Call +1 415") == len("Call ")
+
+
+def test_a_complete_match_is_held_until_redacted_and_a_failed_validator_is_not():
+    text = "card 4111 1111 1111 1111 thanks"
+    assert HOLD.hold_from(text) == len("card ")
+    assert HOLD.matches(text) == [(5, 24, "payment_card")]
+    not_a_card = "order 4111 1111 1111 1112 thanks! "  # fails the Luhn check
+    assert HOLD.hold_from(not_a_card) == len(not_a_card)
+
+
+def test_start_keeps_released_context_for_look_behinds_and_never_goes_back():
+    text = "-4111 1111 1111 1111 "
+    assert HOLD.hold_from(text, start=3) >= 3
+
+
+def test_redaction_phrases_hold_their_prefixes():
+    hold = HoldBack([Rule("codename", phrases=("project falcon",), action="redact")])
+    assert hold.hold_from("We call it Project Fal") == len("We call it ")
+    assert hold.hold_from("We call it Project X.") == len("We call it Project X.")
+    assert hold.matches("the PROJECT FALCON plan") == [(4, 18, "codename")]
+
+
+def test_rules_that_do_not_redact_hold_nothing():
+    flagging = HoldBack([r for r in RULES if r.action != "redact"])
+    assert not flagging.active
+    assert flagging.hold_from("I'm sorry, I can't help with jane@x.io") == 38
