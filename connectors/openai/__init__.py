@@ -1,0 +1,1 @@
+"""OpenAI connectors: the streaming gateway, the Realtime relay and the SDK tap."""
