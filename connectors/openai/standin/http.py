@@ -172,7 +172,7 @@ class StandinUpstream:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return self.base_url
 
     async def close(self) -> None:

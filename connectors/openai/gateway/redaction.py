@@ -1,0 +1,210 @@
+"""One stream's text on its way to the client: held back only where a redaction could still hit.
+
+:class:`RedactionBuffer` receives the upstream's text deltas and returns, each
+time, the text that may go to the client *now*. It releases everything up to
+the earliest position where a redaction match starts, complete or partial
+(:meth:`operators.holdback.HoldBack.hold_from`), and holds the rest:
+
+* a **partial** match waits for more text: either it stops matching (released)
+  or it completes;
+* a **complete** match waits for MidStream's decision. A ``redact`` decision
+  carries a span in characters of the stream's whole text (the offsets of the
+  published token events); the span, extended to the local match it overlaps
+  (the job reports a match as soon as it matches, and an email can still grow),
+  is replaced by the marker, ``[redacted:<reason>]`` by default. Text that keeps
+  extending a redacted match is swallowed too.
+* when no decision comes in time the caller calls :meth:`expire`: fail open
+  releases the held text, fail closed redacts the complete matches locally.
+
+Coordinates are characters of the original text; the client's text differs
+only by markers.
+
+Examples
+--------
+>>> from operators.text_rules import Rule
+>>> email = Rule("email", category="pii", action="redact", max_span=254,
+...              pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}")
+>>> buffer = RedactionBuffer(HoldBack([email]))
+>>> buffer.feed("Mail jane.d"), buffer.feed("oe@example.co"), buffer.feed("m today")
+('Mail ', '', '')
+>>> buffer.pending_match()
+True
+>>> buffer.redact(5, 24, "email")      # the job's decision: the span of 'jane.doe@example.co'
+'[redacted:email] '
+>>> buffer.feed("!")                   # 'today' could have started an email until now
+'today!'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from operators.holdback import HoldBack
+
+CONTEXT = 64
+"""Characters before the unreleased text that the rules see again (look-behinds, word starts)."""
+
+
+class RedactionBuffer:
+    """Holds back the minimal suffix of a stream's text that a redaction could still touch.
+
+    Parameters
+    ----------
+    holdback
+        The redaction rules' hold-back.
+    marker
+        Replaces each redacted span; ``{reason}`` becomes the rule name.
+    on_hold_seconds
+        Called with the length of each hold episode (from the moment text starts
+        being held to the moment nothing is held any more).
+    clock
+        Monotonic seconds.
+    """
+
+    def __init__(self, holdback: HoldBack, *, marker: str = "[redacted:{reason}]",
+                 on_hold_seconds: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._holdback = holdback
+        self._marker = marker
+        self._on_hold_seconds = on_hold_seconds
+        self._clock = clock
+        self.text = ""
+        """The stream's whole original text so far."""
+        self.released = 0
+        """Characters of :attr:`text` already decided (sent, or replaced by a marker)."""
+        self.delivered_chars = 0
+        """Characters sent to the client (markers included)."""
+        self.redactions = 0
+        self.ended = False
+        self.stopped = False
+        self._decided: list[tuple[int, int, str]] = []
+        self._waived_until = 0
+        self._growing: int | None = None
+        self._held_since: float | None = None
+
+    @property
+    def held(self) -> int:
+        """Characters received and not yet released."""
+        return len(self.text) - self.released
+
+    def feed(self, delta: str) -> str:
+        """Append an upstream delta; return the text the client may have now."""
+        self.text += delta
+        if self.stopped:
+            return ""
+        if self._growing is not None:
+            self._swallow()
+        return self._done(self._release())
+
+    def redact(self, start: int, end: int, reason: str) -> str | None:
+        """Apply a ``redact`` decision for ``[start, end)``; None when it came too late.
+
+        Too late means the whole span had already been released (after a
+        fail-open timeout): nothing can be done, the caller logs it.
+        """
+        if end <= self.released or self.stopped:
+            return None
+        start = max(start, self.released)
+        self._decided.append((start, min(end, len(self.text)), reason))
+        self._decided.sort()
+        return self._done(self._release())
+
+    def pending_match(self) -> bool:
+        """Whether held text contains a complete match that waits for a decision."""
+        return bool(self._complete_held())
+
+    def expire(self, fail_closed: bool) -> str:
+        """No decision in time: release the held matches, or redact them locally."""
+        if self.stopped:
+            return ""
+        if fail_closed:
+            decided = {(s, e) for s, e, _ in self._decided}
+            for s, e, name in self._complete_held():
+                if (s, e) not in decided:
+                    self._decided.append((s, e, name))
+            self._decided.sort()
+        else:
+            self._waived_until = max((e for _, e, _ in self._complete_held()),
+                                     default=self.released)
+        return self._done(self._release())
+
+    def finish(self) -> str:
+        """The upstream's text ended: partial matches can no longer complete."""
+        self.ended = True
+        return "" if self.stopped else self._done(self._release())
+
+    def stop(self) -> None:
+        """The stream was stopped: nothing more is released."""
+        self.stopped = True
+        self._done("")
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _done(self, out: str) -> str:
+        self.delivered_chars += len(out)
+        held = self.held > 0 and not self.stopped
+        if held and self._held_since is None:
+            self._held_since = self._clock()
+        elif not held and self._held_since is not None:
+            if self._on_hold_seconds is not None:
+                self._on_hold_seconds(self._clock() - self._held_since)
+            self._held_since = None
+        return out
+
+    def _matches_from(self, at: int) -> list[tuple[int, int, str]]:
+        ctx = max(0, at - CONTEXT)
+        return [(s + ctx, e + ctx, name)
+                for s, e, name in self._holdback.matches(self.text[ctx:])]
+
+    def _complete_held(self) -> list[tuple[int, int, str]]:
+        if self.held == 0:
+            return []
+        return [m for m in self._matches_from(self.released) if m[0] >= self.released]
+
+    def _hold_from(self, at: int) -> int:
+        if self.ended:
+            held = self._complete_held()
+            return min((s for s, _, _ in held), default=len(self.text))
+        ctx = max(0, at - CONTEXT)
+        return ctx + self._holdback.hold_from(self.text[ctx:], at - ctx)
+
+    def _extend(self, start: int, end: int) -> int:
+        """``end`` grown to the end of the local match overlapping ``[start, end)``."""
+        for s, e, _ in self._matches_from(start):
+            if s < end and e > start:
+                end = max(end, e)
+        return end
+
+    def _swallow(self) -> None:
+        assert self._growing is not None
+        start = self._growing
+        grown = self._extend(start, self.released)
+        if grown > self.released:
+            self.released = grown
+        if self.released < len(self.text):
+            self._growing = None
+
+    def _release(self) -> str:
+        out: list[str] = []
+        text = self.text
+        while True:
+            at = self.released
+            if self._decided and self._decided[0][0] <= at:
+                start, end, reason = self._decided.pop(0)
+                end = self._extend(start, end)
+                if end > at:
+                    out.append(self._marker.format(reason=reason))
+                    self.redactions += 1
+                    self.released = end
+                    self._growing = start if end >= len(text) and not self.ended else None
+                continue
+            limit = self._decided[0][0] if self._decided else len(text)
+            hold = max(self._hold_from(at), min(self._waived_until, len(text)))
+            stop = min(hold, limit)
+            if stop > at:
+                out.append(text[at:stop])
+                self.released = stop
+            if self._decided and self._decided[0][0] <= self.released:
+                continue
+            return "".join(out)
