@@ -205,6 +205,5 @@ class RedactionBuffer:
             if stop > at:
                 out.append(text[at:stop])
                 self.released = stop
-            if self._decided and self._decided[0][0] <= self.released:
-                continue
+                continue  # past a waived match, or up to a decided span: look again
             return "".join(out)
