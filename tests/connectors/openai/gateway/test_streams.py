@@ -99,7 +99,7 @@ def test_stop_on_the_wire_is_finish_usage_done() -> None:
 
 def test_stop_ends_a_responses_stream_as_incomplete() -> None:
     with Servers(SCRIPTS) as servers:
-        events = []
+        events: list[Any] = []
         for event in servers.client().responses.create(model="long", input="hi", stream=True):
             events.append(event)
             if len(events) == 8:
