@@ -31,6 +31,8 @@ commands:
   topics   create MidStream's Kafka topics
   run      run the LLM-stream job against Kafka in this process
            (same as: python -m bytewax.run flows.llm_stream)
+  gateway  an OpenAI-compatible streaming gateway that taps deltas and acts on
+           stop/redact decisions (see gateway -h)
 
 Configuration of `run` comes from MIDSTREAM_* environment variables; see the README.
 """
@@ -74,6 +76,12 @@ def _stack(argv: list[str]) -> int:
     return run_stack_command(argv)
 
 
+def _gateway(argv: list[str]) -> int:
+    from connectors.openai.gateway.cli import main as gateway_main
+
+    return gateway_main(argv)
+
+
 def _parser() -> argparse.ArgumentParser:
     from midstream.sample_streams import REPLAY_FILE
 
@@ -100,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("stack", help="local Kafka + Prometheus: up | down | status (see stack -h)",
                    add_help=False)
 
+    sub.add_parser("gateway", help="OpenAI-compatible streaming gateway (see gateway -h)",
+                   add_help=False)
+
     topics = sub.add_parser("topics",
                             help="create MidStream's topics (names from MIDSTREAM_TOPIC_*)")
     topics.add_argument("--brokers", default=os.environ.get("MIDSTREAM_BROKERS",
@@ -121,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "stack":
         return _stack(argv[1:])
+    if argv and argv[0] == "gateway":
+        return _gateway(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
