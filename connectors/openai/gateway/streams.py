@@ -47,6 +47,8 @@ from operators.holdback import HoldBack
 log = logging.getLogger(__name__)
 
 STREAM_ID_HEADER = "x-midstream-stream-id"
+LATE_GRACE_SECONDS = 30.0
+"""How long an ended stream's late decisions are still counted in the gateway's metric."""
 STOP_FINISH_REASON = "content_filter"
 """The ``finish_reason`` of a stream MidStream stopped: OpenAI's value for "stopped by a policy"."""
 
@@ -155,7 +157,10 @@ class LiveStream:
         if self.stream_id is not None and s.live.get(self.stream_id) is self:
             del s.live[self.stream_id]
         if s.follower is not None and self.stream_id is not None:
-            s.follower.unregister(self.stream_id, delivered_chars=self.delivered_chars)
+            # Decisions still in flight reach apply() for a while, which counts them as late
+            # (a metric) and logs how much was delivered; then the follower takes over.
+            self._loop.call_later(LATE_GRACE_SECONDS, s.follower.unregister, self.stream_id,
+                                  self.delivered_chars)
         if self.publisher is not None:
             meta: dict[str, Any] = {}
             if self.stop_reason is not None:

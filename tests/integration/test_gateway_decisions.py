@@ -1,0 +1,180 @@
+"""The gateway end to end: real Kafka, the real job (flows/llm_stream.py), the real openai SDK.
+
+The upstream is the local stand-in (connectors/openai/standin), which speaks
+OpenAI's exact wire formats; OpenAI's own servers are unreachable here. The
+job runs as users run it (``python -m bytewax.run flows.llm_stream``) with the
+bundled rules: ``credential_leak`` stops a stream, ``email_address`` redacts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from connectors.openai.standin.http import Script
+from midstream.config import Topics
+from midstream.stack import create_topics
+from tests.connectors.openai.gateway.servers import CLIENT_KEY, Servers
+from tests.integration.jobs import consume_all, job_env, start_job, stop_job
+
+WORDS = tuple(f" word{i}" for i in range(300))
+LEAK = (" here", " it", " is:", " sk-ABCDEFGHIJKLMNOPQRSTUV0123456789", " and")
+SCRIPTS = {
+    "warmup": Script(pieces=("Mail warm@example.org", " now.")),
+    # A stop rule fires after ~10 chunks; the rest would take 300 x 20 ms.
+    "leaky": Script(pieces=WORDS[:5] + LEAK + WORDS[5:], pacing=0.02),
+    # The address is split across three chunks; none of it may reach the client.
+    "email": Script(pieces=("Contact jane.", "doe@exam", "ple.com", " for", " details",
+                            " about", " the", " order."), pacing=0.02),
+    # The address ends the text: a decision for it can only come after the stream ended.
+    "email-last": Script(pieces=("Write", " to", " bob@example.org")),
+}
+MESSAGES: Any = [{"role": "user", "content": "hi"}]
+PII = (b"jane", b"doe@", b"exam", b"example.com")
+
+
+def _topics(brokers: str) -> Topics:
+    suffix = uuid.uuid4().hex[:12]
+    topics = Topics(*(f"{name}-{suffix}" for name in
+                      ("tokens", "insights", "control", "feedback", "dlq")))
+    create_topics(brokers, topics.all(), 1)
+    return topics
+
+
+@pytest.fixture(scope="module")
+def job_topics(kafka_brokers: str) -> Iterator[Topics]:
+    """Fresh topics with the job running on them, warmed up (it has decided once)."""
+    topics = _topics(kafka_brokers)
+    job = start_job(job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"))
+    try:
+        with Servers(SCRIPTS, brokers=kafka_brokers, topics=topics,
+                     decision_timeout=30.0) as servers:
+            _raw(servers, {"model": "warmup", "messages": MESSAGES, "stream": True})
+            warm = consume_all(kafka_brokers, topics.control, expect=1, timeout=90)
+            assert warm and warm[0]["action"] == "redact"
+        yield topics
+    finally:
+        output = stop_job(job)
+        assert "Traceback" not in output, output
+
+
+def _raw(servers: Servers, body: dict[str, Any]) -> bytes:
+    async def fetch() -> bytes:
+        async with aiohttp.ClientSession() as session, session.post(
+                servers.url + "/chat/completions", json=body,
+                headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as response:
+            assert response.status == 200
+            return await response.read()
+
+    return asyncio.run(fetch())
+
+
+def _text(raw: bytes) -> str:
+    """The content the client received, from the raw SSE bytes."""
+    text = []
+    for frame in raw.split(b"\n\n"):
+        if frame.startswith(b"data: {"):
+            for choice in json.loads(frame[6:]).get("choices") or []:
+                text.append(choice["delta"].get("content") or "")
+    return "".join(text)
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_a_rule_stops_a_stream_mid_flight(kafka_brokers: str, job_topics: Topics) -> None:
+    with Servers(SCRIPTS, brokers=kafka_brokers, topics=job_topics) as servers:
+        stream = servers.client().chat.completions.create(
+            model="leaky", messages=MESSAGES, stream=True, max_tokens=400,
+            stream_options={"include_usage": True})
+        chunks = list(stream)  # the SDK ends at [DONE]: a clean end
+        finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+        assert finishes[-1] == "content_filter"
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None
+        received = servers.upstream.received[-1]
+        _wait(lambda: received.disconnected)
+        assert not received.completed and received.pieces_sent < 100
+        saved = servers.metric("midstream_gateway_tokens_saved_total", {"route": "chat"})
+        assert saved >= 400 - 100
+        assert servers.metric("midstream_gateway_stops_total", {"route": "chat"}) == 1
+    stops = [r for r in consume_all(kafka_brokers, job_topics.control)
+             if r["action"] == "stop"]
+    assert [r["reason"] for r in stops] == ["credential_leak"]
+
+
+def test_a_split_email_is_redacted_by_the_jobs_decision(kafka_brokers: str,
+                                                         job_topics: Topics) -> None:
+    with Servers(SCRIPTS, brokers=kafka_brokers, topics=job_topics,
+                 decision_timeout=10.0) as servers:
+        raw = _raw(servers, {"model": "email", "messages": MESSAGES, "stream": True})
+        for pii in PII:
+            assert pii not in raw
+        assert _text(raw) == "Contact [redacted:email_address] for details about the order."
+        assert servers.metric("midstream_gateway_redactions_total",
+                              {"route": "chat", "source": "decision"}) == 1
+        assert servers.metric("midstream_gateway_decision_timeouts_total",
+                              {"mode": "open"}) == 0
+        held = servers.metric("midstream_gateway_holdback_seconds_sum", {"route": "chat"})
+        assert 0 < held < 10.0
+
+
+def test_a_decision_after_the_end_is_counted_late(kafka_brokers: str, job_topics: Topics,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    with Servers(SCRIPTS, brokers=kafka_brokers, topics=job_topics,
+                 decision_timeout=0.0) as servers:
+        raw = _raw(servers, {"model": "email-last", "messages": MESSAGES, "stream": True})
+        assert b"bob@example.org" in raw  # released at once (fail open, no wait)
+        _wait(lambda: servers.metric("midstream_gateway_late_decisions_total",
+                                     {"action": "redact"}) == 1, timeout=30)
+    assert "late redact decision" in caplog.text and "delivered" in caplog.text
+
+
+@pytest.fixture
+def idle_topics(kafka_brokers: str) -> Topics:
+    """Topics no job reads: the gateway taps them and never hears a decision."""
+    return _topics(kafka_brokers)
+
+
+def test_without_the_job_fail_open_delivers_after_the_timeout(kafka_brokers: str,
+                                                              idle_topics: Topics) -> None:
+    with Servers(SCRIPTS, brokers=kafka_brokers, topics=idle_topics,
+                 decision_timeout=0.3) as servers:
+        began = time.monotonic()
+        raw = _raw(servers, {"model": "email", "messages": MESSAGES, "stream": True,
+                             "stream_options": {"include_usage": True}})
+        assert time.monotonic() - began >= 0.3
+        assert b"doe@exam" in raw and b"[redacted" not in raw
+        assert servers.metric("midstream_gateway_decision_timeouts_total",
+                              {"mode": "open"}) == 1
+    # The tap published the stream anyway: start, the deltas, end with usage.
+    events = consume_all(kafka_brokers, idle_topics.tokens, expect=10, timeout=30)
+    assert [e["kind"] for e in events] == ["start", *["delta"] * 8, "end"]
+    assert "".join(e["text"] for e in events) == "".join(SCRIPTS["email"].pieces)
+    assert events[-1]["meta"]["usage"]["completion_tokens"] == 8
+    assert {e["model"] for e in events} == {"email"} and events[0]["provider"] == "openai"
+
+
+def test_without_the_job_fail_closed_redacts_locally(kafka_brokers: str,
+                                                     idle_topics: Topics) -> None:
+    with Servers(SCRIPTS, brokers=kafka_brokers, topics=idle_topics, decision_timeout=0.3,
+                 fail_closed=True) as servers:
+        stream = servers.client().chat.completions.create(model="email", messages=MESSAGES,
+                                                          stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == "Contact [redacted:email_address] for details about the order."
+        raw = _raw(servers, {"model": "email", "messages": MESSAGES, "stream": True})
+        for pii in PII:
+            assert pii not in raw
