@@ -67,8 +67,9 @@ class GatewayMetrics:
             "(estimated: the request's token limit minus the chunks received).", ("route",),
             registry=r)
         self.holdback_seconds = Histogram(
-            HOLDBACK_SECONDS, "How long text was held back for a possible redaction (one "
-            "observation per hold episode).", ("route",), buckets=HOLDBACK_BUCKETS, registry=r)
+            HOLDBACK_SECONDS, "How long each upstream text delta was held back for a possible "
+            "redaction: arrival to release of its last character (0 when not held).",
+            ("route",), buckets=(0.0, *HOLDBACK_BUCKETS), registry=r)
         self.late_decisions = Counter(
             LATE_DECISIONS, "Control decisions that came after the stream ended or after the "
             "text had been released.", ("action",), registry=r)

@@ -38,6 +38,7 @@ True
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 
 from operators.holdback import HoldBack
@@ -56,8 +57,9 @@ class RedactionBuffer:
     marker
         Replaces each redacted span; ``{reason}`` becomes the rule name.
     on_hold_seconds
-        Called with the length of each hold episode (from the moment text starts
-        being held to the moment nothing is held any more).
+        Called once per delta with how long it was held: from its arrival to the
+        release of its last character (0.0 when it went out at once). A delta
+        that never goes out (the stream was stopped) is not reported.
     clock
         Monotonic seconds.
     """
@@ -81,7 +83,7 @@ class RedactionBuffer:
         self._decided: list[tuple[int, int, str]] = []
         self._waived_until = 0
         self._growing: int | None = None
-        self._held_since: float | None = None
+        self._arrivals: deque[tuple[int, float]] = deque()
 
     @property
     def held(self) -> int:
@@ -93,6 +95,8 @@ class RedactionBuffer:
         self.text += delta
         if self.stopped:
             return ""
+        if self._on_hold_seconds is not None:
+            self._arrivals.append((len(self.text), self._clock()))
         if self._growing is not None:
             self._swallow()
         return self._done(self._release())
@@ -143,13 +147,15 @@ class RedactionBuffer:
 
     def _done(self, out: str) -> str:
         self.delivered_chars += len(out)
-        held = self.held > 0 and not self.stopped
-        if held and self._held_since is None:
-            self._held_since = self._clock()
-        elif not held and self._held_since is not None:
-            if self._on_hold_seconds is not None:
-                self._on_hold_seconds(self._clock() - self._held_since)
-            self._held_since = None
+        arrivals = self._arrivals
+        if self.stopped:
+            arrivals.clear()
+        elif arrivals and arrivals[0][0] <= self.released:
+            now = self._clock()
+            report = self._on_hold_seconds
+            assert report is not None
+            while arrivals and arrivals[0][0] <= self.released:
+                report(now - arrivals.popleft()[1])
         return out
 
     def _matches_from(self, at: int) -> list[tuple[int, int, str]]:

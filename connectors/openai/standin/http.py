@@ -74,7 +74,8 @@ class Script:
     tool_calls
         Tool calls streamed as argument fragments after the text.
     pacing
-        Seconds between chunks (a model's decode rate; 0.02 is 50 chunks/s).
+        Seconds between chunks (a model's decode rate; 0.02 is 50 chunks/s),
+        kept on a fixed schedule from the first chunk, so the rate does not drift.
     first_delay
         Seconds before the first chunk (time to first token).
     choices_null_before
@@ -83,6 +84,9 @@ class Script:
         After this many pieces, send a ``data: {"error": ...}`` frame and end.
     die_after
         After this many pieces, abort the TCP connection (no end of stream).
+    stamp
+        Put the send time (``time.monotonic_ns()``, as ``t<ns>``) in each Chat
+        Completions chunk's ``system_fingerprint``, for latency benchmarks.
     """
 
     pieces: tuple[str, ...] = ("Hello", ",", " world", "!")
@@ -92,6 +96,7 @@ class Script:
     choices_null_before: tuple[int, ...] = ()
     error_after: int | None = None
     die_after: int | None = None
+    stamp: bool = False
 
 
 @dataclass
@@ -127,6 +132,24 @@ def error_body(message: str, type_: str, code: str | None, param: str | None = N
 
 class _ClientGone(Exception):
     pass
+
+
+class _Pacer:
+    """Sleeps until the next chunk's slot: ``pacing`` seconds apart from the first call."""
+
+    def __init__(self, pacing: float) -> None:
+        self.pacing = pacing
+        self._next: float | None = None
+
+    async def __call__(self) -> None:
+        if not self.pacing:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._next is None:
+            self._next = now
+        self._next += self.pacing
+        await asyncio.sleep(max(0.0, self._next - now))
 
 
 class StandinUpstream:
@@ -299,9 +322,10 @@ class StandinUpstream:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         def chunk(choices: list[dict[str, Any]] | None, **extra: Any) -> bytes:
+            fingerprint = f"t{time.monotonic_ns()}" if script.stamp else "fp_standin"
             value: dict[str, Any] = {
                 "id": completion_id, "object": "chat.completion.chunk", "created": created,
-                "model": model, "service_tier": "default", "system_fingerprint": "fp_standin",
+                "model": model, "service_tier": "default", "system_fingerprint": fingerprint,
                 "choices": choices,
             }
             if include_usage:
@@ -314,6 +338,7 @@ class StandinUpstream:
                            "finish_reason": finish_reason}])
 
         response = await self._stream_start(request)
+        pace = _Pacer(script.pacing)
         try:
             await asyncio.sleep(script.first_delay)
             tools = [(i, t) for i, t in enumerate(script.tool_calls)]
@@ -333,8 +358,7 @@ class StandinUpstream:
                     return response
                 if n in script.choices_null_before:
                     await self._send(request, response, received, chunk(None))
-                if script.pacing:
-                    await asyncio.sleep(script.pacing)
+                await pace()
                 await self._send(request, response, received, delta({"content": piece}))
                 received.pieces_sent += 1
             for k, (i, t) in enumerate(tools):
@@ -343,8 +367,7 @@ class StandinUpstream:
                         {"index": i, "id": t.call_id, "type": "function",
                          "function": {"name": t.name, "arguments": ""}}]}))
                 for fragment in t.fragments:
-                    if script.pacing:
-                        await asyncio.sleep(script.pacing)
+                    await pace()
                     await self._send(request, response, received, delta(
                         {"tool_calls": [{"index": i, "function": {"arguments": fragment}}]}))
                     received.pieces_sent += 1
@@ -425,6 +448,7 @@ class StandinUpstream:
         where = {"item_id": item_id, "output_index": 0, "content_index": 0}
         response = await self._stream_start(request)
         send = self._send
+        pace = _Pacer(script.pacing)
         try:
             await asyncio.sleep(script.first_delay)
             await send(request, response, received,
@@ -446,8 +470,7 @@ class StandinUpstream:
                 if n == script.die_after:
                     self._die(request, received)
                     return response
-                if script.pacing:
-                    await asyncio.sleep(script.pacing)
+                await pace()
                 await send(request, response, received, event(
                     "response.output_text.delta", **where, delta=piece, logprobs=[]))
                 received.pieces_sent += 1

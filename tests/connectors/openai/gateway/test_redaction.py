@@ -79,14 +79,14 @@ def test_decision_after_release_is_late() -> None:
     assert buffer.redact(5, 21, "email_address") is None
 
 
-def test_hold_episodes_are_measured() -> None:
+def test_hold_time_is_measured_per_delta() -> None:
     seen: list[float] = []
-    clock = iter([1.0, 1.25, 2.0, 2.0]).__next__
+    clock = iter([1.0, 1.0, 1.25, 1.5, 1.5]).__next__
     buffer = RedactionBuffer(HOLDBACK, on_hold_seconds=seen.append, clock=clock)
-    buffer.feed("call 415-")      # held from t=1.0
-    buffer.feed("5")              # still held
-    buffer.feed("x. ")            # not a phone: released at t=1.25
-    assert seen == [0.25]
+    buffer.feed("Fine. ")         # arrives at 1.0, out at once (1.0)
+    buffer.feed("call 415-")      # arrives at 1.25: 'call ' goes, '415-' is held
+    buffer.feed("5x. ")           # arrives at 1.5: not a phone, all of it goes at 1.5
+    assert seen == [0.0, 0.25, 0.0]
 
 
 def test_stop_releases_nothing_more() -> None:
