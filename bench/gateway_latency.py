@@ -16,10 +16,13 @@ both see the same machine load.
   when 95 % of streams keep at least 95 % of that rate and the p99 chunk
   latency stays under 50 ms. Direct is measured the same way: it is the
   harness's own ceiling (stand-in + client on the same machine).
+* Stop latency (``--stop-streams``, with Kafka): a ``stop`` control record
+  produced for a live stream, to the end of that client's response.
 * With ``--holdback`` a third variant runs the gateway with the hold-back on
   (``--fail-closed``, bundled rules), and reports its hold episodes.
 
-    python -m bench.gateway_latency --streams 20 --max-concurrent 1000
+    python -m bench.gateway_latency --streams 20 --holdback
+    python -m bench.gateway_latency --stop-streams 50 --stop-only   # needs Kafka
 
 The peer figure printed for reference is LiteLLM's published proxy overhead
 (2 ms median, 8 ms p95); it is not measured here (not installed, and its
@@ -42,6 +45,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import orjson
 
 from bench.common import REPO
 
@@ -201,6 +205,38 @@ def holdback_metrics(url: str) -> str:
             f"{1000 * total / count:.2f} ms per delta")
 
 
+async def stop_latency(url: str, brokers: str, control_topic: str, streams: int
+                       ) -> list[float]:
+    """Seconds from producing a ``stop`` control record to the client's stream ending."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 0})
+    out: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(streams):
+            body = {"model": "paced", "messages": MESSAGES, "stream": True}
+            async with session.post(url + "/chat/completions", json=body,
+                                    headers={"Authorization": f"Bearer {KEY}"}) as response:
+                stream_id = response.headers["x-midstream-stream-id"]
+                chunks = 0
+                sent: int | None = None
+                async for data in response.content.iter_any():
+                    chunks += data.count(b'"content":"')
+                    if sent is None and chunks >= 5:
+                        record = {"v": 1, "id": f"{stream_id}/stop/bench/5",
+                                  "stream_id": stream_id, "ts": time.time(), "action": "stop",
+                                  "reason": "bench", "at_seq": 5}
+                        sent = time.monotonic_ns()
+                        producer.produce(control_topic, orjson.dumps(record),
+                                         key=stream_id.encode())
+                        producer.poll(0)
+                ended = time.monotonic_ns()
+            assert sent is not None and chunks < 100, "the stream was not stopped"
+            out.append((ended - sent) / 1e9)
+    producer.flush(10)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -211,7 +247,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="concurrent stream counts to try, ascending")
     parser.add_argument("--holdback", action="store_true",
                         help="also measure a gateway with the redaction hold-back on")
+    parser.add_argument("--stop-streams", type=int, default=0,
+                        help="measure stop latency over this many streams (needs Kafka: the "
+                             "local stack's, --brokers, or a private broker)")
+    parser.add_argument("--brokers", default=None, help="Kafka for --stop-streams")
+    parser.add_argument("--stop-only", action="store_true",
+                        help="measure only the stop latency")
     args = parser.parse_args(argv)
+    if args.stop_streams:
+        run_stop_latency(args.brokers, args.stop_streams)
+        if args.stop_only:
+            return 0
 
     standin, direct = start_standin()
     gateway, proxied = start_gateway(direct)
@@ -272,6 +318,27 @@ def main(argv: list[str] | None = None) -> int:
         standin.terminate()
         standin.join(10)
     return 0
+
+
+def run_stop_latency(brokers: str | None, streams: int) -> None:
+    """Stop latency with a real broker: control record produced -> client's stream ended."""
+    from bench.common import broker, fresh_topics
+
+    with broker(brokers) as kafka:
+        topics = fresh_topics(kafka, 1)
+        standin, direct = start_standin()
+        os.environ.update(topics.to_env())
+        gateway, url = start_gateway(direct, "--brokers", kafka)
+        try:
+            values = asyncio.run(stop_latency(url, kafka, topics.control, streams))
+        finally:
+            gateway.terminate()
+            gateway.wait(10)
+            standin.terminate()
+            standin.join(10)
+    print(f"stop latency ({streams} streams; control record produced -> client's stream "
+          f"ended): p50 {1000 * _pct(values, 50):.1f} ms  p99 {1000 * _pct(values, 99):.1f} ms"
+          f"  max {1000 * max(values):.1f} ms\n")
 
 
 if __name__ == "__main__":

@@ -347,11 +347,13 @@ class LiveStream:
 
     def _observe_chunk(self) -> None:
         now = time.monotonic()
-        labels = self.metrics.labels(self.route, self.config.provider, self.model)
         if self._last_write is None:
+            labels = self.metrics.labels(self.route, self.config.provider, self.model)
             self.metrics.time_to_first_chunk.labels(*labels).observe(now - self.started)
+            # Looked up once per stream: labels() costs more than observe() per chunk.
+            self._per_chunk = self.metrics.time_per_output_chunk.labels(*labels)
         else:
-            self.metrics.time_per_output_chunk.labels(*labels).observe(now - self._last_write)
+            self._per_chunk.observe(now - self._last_write)
         self._last_write = now
 
     # -- the format's part ----------------------------------------------------------------------
