@@ -91,6 +91,7 @@ class Gateway:
         self._metrics_runner: web.AppRunner | None = None
         self.host = config.host
         self.port = config.port
+        self.metrics_port: int | None = None
 
     def __repr__(self) -> str:
         return (f"Gateway(listen={self.host}:{self.port}, "

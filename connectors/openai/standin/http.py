@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Mapping
@@ -169,6 +170,7 @@ class StandinUpstream:
         self._api_key = api_key
         self.received: list[Received] = []
         self._runner: web.AppRunner | None = None
+        self._scheme = "http"
         self.port = 0
 
     def __repr__(self) -> str:
@@ -177,7 +179,7 @@ class StandinUpstream:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>/v1``, what an OpenAI client's ``base_url`` is set to."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self._scheme}://127.0.0.1:{self.port}/v1"
 
     def app(self) -> web.Application:
         """The aiohttp application (routes under ``/v1``)."""
@@ -187,11 +189,15 @@ class StandinUpstream:
         app.router.add_get("/v1/models", self._models)
         return app
 
-    async def start(self) -> str:
-        """Listen on 127.0.0.1 and a free port; return :attr:`base_url`."""
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> str:
+        """Listen on 127.0.0.1 and a free port; return :attr:`base_url`.
+
+        With ``ssl_context`` it serves https (tests of TLS verification).
+        """
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._scheme = "https" if ssl_context is not None else "http"
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         server = site._server
         assert server is not None

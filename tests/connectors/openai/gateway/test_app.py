@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -167,3 +168,15 @@ def test_metrics_count_requests_and_first_chunk(servers: Servers) -> None:
     with urllib.request.urlopen(servers.url.removesuffix("/v1") + "/metrics") as response:
         scraped = response.read().decode()
     assert "midstream_gateway_stops_total" in scraped
+
+
+def test_metrics_on_their_own_port() -> None:
+    with Servers(SCRIPTS, metrics_port=0) as servers:
+        assert servers.gateway is not None and servers.gateway.metrics_port
+        _chunks(servers.client(), model="gpt-4o-mini")
+        metrics_url = f"http://127.0.0.1:{servers.gateway.metrics_port}/metrics"
+        with urllib.request.urlopen(metrics_url) as response:
+            assert b"gen_ai_client_operation_duration_seconds" in response.read()
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(servers.url.removesuffix("/v1") + "/metrics")
+        assert caught.value.code == 404

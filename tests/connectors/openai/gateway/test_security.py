@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -197,3 +200,29 @@ def test_plain_http_upstream_off_loopback_is_refused(url: str) -> None:
 def test_no_client_keys_is_refused() -> None:
     with pytest.raises(ConfigError, match="not an open proxy"):
         Gateway(GatewayConfig(upstream="http://127.0.0.1:1/v1"), registry=CollectorRegistry())
+
+
+def test_tls_certificates_are_verified(tmp_path: Path) -> None:
+    """An https upstream with a self-signed certificate is refused (502), never trusted."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with Servers(SCRIPTS) as servers:
+        servers.run(servers.upstream.close())
+        https = servers.run(servers.upstream.start(ssl_context=context))
+        assert https.startswith("https://")
+        gateway = Gateway(servers.replace(upstream=https, port=0), registry=CollectorRegistry())
+        servers.run(gateway.start())
+        try:
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1",
+                                   api_key=CLIENT_KEY, max_retries=0)
+            with pytest.raises(openai.APIStatusError) as caught:
+                client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            assert caught.value.status_code == 502
+            assert caught.value.code == "upstream_unreachable"
+        finally:
+            servers.run(gateway.close())
+        assert not servers.upstream.received  # the TLS handshake failed: no request got in
