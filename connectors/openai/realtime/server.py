@@ -63,6 +63,15 @@ FORWARDED_HEADERS = ("OpenAI-Beta", "OpenAI-Organization", "OpenAI-Project")
 UPSTREAM_CONNECT_SECONDS = 15.0
 
 
+def _parse(text: str) -> dict[str, Any] | None:
+    """A text frame's JSON object, or None (such frames are relayed, never tapped)."""
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
 def _sendable(code: int | None) -> int:
     """A close code that may be sent on: 1005, 1006 and 1015 are reserved for reporting."""
     if code is None or code in (1005, 1006, 1015) or not 1000 <= code <= 4999:
@@ -247,13 +256,17 @@ class RealtimeRelay:
         async for message in upstream:
             if message.type == WSMsgType.TEXT:
                 text: str = message.data
-                try:
-                    event = json.loads(text)
-                except ValueError:
-                    event = None
-                if isinstance(event, dict) and not tap.on_upstream(event):
-                    continue  # an output delta of a response MidStream stopped
-                await client.send_str(text)
+                if tap.holding_back:
+                    # A stopped response is still live: look at the frame before relaying it.
+                    event = _parse(text)
+                    if event is not None and not tap.admit(event):
+                        continue  # an output delta of a response MidStream stopped
+                    await client.send_str(text)
+                else:
+                    await client.send_str(text)  # relay first, parse and tap after
+                    event = _parse(text)
+                if event is not None:
+                    tap.on_upstream(event)
             elif message.type == WSMsgType.BINARY:
                 await client.send_bytes(message.data)
             elif message.type == WSMsgType.ERROR:

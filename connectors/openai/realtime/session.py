@@ -146,8 +146,30 @@ class SessionTap:
 
     # -- events from the upstream -------------------------------------------------------------
 
+    @property
+    def holding_back(self) -> bool:
+        """True while a stopped response is live: frames must pass :meth:`admit` first."""
+        return any(state.stopped for state in self.live.values())
+
+    def admit(self, event: dict[str, Any]) -> bool:
+        """Whether an upstream event may be relayed: False for output deltas after a stop.
+
+        Cheap (a dict lookup or two), so the relay calls it before forwarding and
+        leaves the tapping (:meth:`on_upstream`) until the frame is on its way.
+        """
+        event_type = event.get("type")
+        if not isinstance(event_type, str) or ev.KIND.get(event_type) not in ev.DELTA_KINDS:
+            return True
+        response_id = event.get("response_id")
+        state = self.live.get(response_id) if isinstance(response_id, str) else None
+        if state is None or not state.stopped:
+            return True
+        if self._metrics is not None:
+            self._metrics.suppressed_deltas.inc()
+        return False
+
     def on_upstream(self, event: dict[str, Any]) -> bool:
-        """Account for one upstream event; False when it must not be relayed (after a stop)."""
+        """Tap one upstream event; False when it must not be relayed (see :meth:`admit`)."""
         event_type = event.get("type")
         if not isinstance(event_type, str):
             return True
@@ -206,8 +228,6 @@ class SessionTap:
                 return True  # a straggler after response.done: relay it, tap nothing
             state = self._response(response_id)
         if state.stopped:
-            if self._metrics is not None:
-                self._metrics.suppressed_deltas.inc()
             return False
         delta = event.get("delta")
         if not isinstance(delta, str):

@@ -390,3 +390,19 @@ def test_entry_point_help_and_config_errors() -> None:
         env={"PATH": "/usr/bin:/bin", "MIDSTREAM_UPSTREAM_API_KEY": UPSTREAM_KEY})
     assert refused.returncode == 2
     assert "MIDSTREAM_GATEWAY_KEYS" in refused.stderr and UPSTREAM_KEY not in refused.stderr
+
+
+def test_metrics_endpoint_serves_the_relay_metrics() -> None:
+    async def scenario() -> str:
+        async with Rig() as rig:
+            ws = await rig.connect()
+            await receive_until(ws, "session.created", [])
+            await ws.close()
+            assert rig.http is not None and rig.relay is not None
+            async with rig.http.get(f"http://127.0.0.1:{rig.relay.port}/metrics") as resp:
+                assert resp.status == 200
+                return await resp.text()
+
+    text = run(scenario())
+    assert 'midstream_realtime_events_total{direction="upstream",family="session"} 1.0' in text
+    assert "midstream_realtime_sessions_total 1.0" in text
