@@ -91,6 +91,11 @@ OWNED_PRODUCER_FLUSH_SECONDS = 5.0
 """How long a producer the tap made itself is flushed when the stream ends."""
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class _TapCore:
     """What the sync and async wrappers share: publishing, the stop signal, the ending."""
 
@@ -253,34 +258,34 @@ class AsyncTappedStream(_TapCore, Generic[T]):
         self._stream = stream
         self._iterator: AsyncIterator[T] = aiter(stream)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._async_stop: asyncio.Event | None = None
+        self._async_stop: asyncio.Future[None] | None = None
         super().__init__(publisher, follower, owned_producer)
 
-    def _bind_loop(self) -> asyncio.Event:
+    def _bind_loop(self) -> asyncio.Future[None]:
         if self._async_stop is None:
-            self._async_stop = asyncio.Event()
             self._loop = asyncio.get_running_loop()
+            self._async_stop = self._loop.create_future()
             if self.stop_event.is_set():
-                self._async_stop.set()
+                self._async_stop.set_result(None)
         return self._async_stop
 
     def _wake(self) -> None:
-        loop, event = self._loop, self._async_stop
-        if loop is None or event is None:
+        loop, future = self._loop, self._async_stop
+        if loop is None or future is None:
             return  # not iterating yet: the threading.Event is checked at the next step
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            event.set()
+            _resolve(future)
         else:
             with contextlib.suppress(RuntimeError):  # the loop has closed
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(_resolve, future)
 
     async def wait_stopped(self) -> str | None:
         """Wait until a stop is requested; returns :attr:`stop_reason`."""
-        await self._bind_loop().wait()
+        await asyncio.shield(self._bind_loop())
         return self.stop_reason
 
     def __aiter__(self) -> AsyncIterator[T]:
@@ -290,15 +295,12 @@ class AsyncTappedStream(_TapCore, Generic[T]):
         if self._ended:
             raise StopAsyncIteration
         stop = self._bind_loop()
-        if stop.is_set() or self.stop_event.is_set():
+        if stop.done() or self.stop_event.is_set():
             await self._end_stopped()
             raise StopAsyncIteration
+        # One task a chunk (about 10 µs): the read can then be abandoned when a stop comes.
         read = asyncio.ensure_future(self._iterator.__anext__())
-        stop_wait = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait((read, stop_wait), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop_wait.cancel()
+        await asyncio.wait((read, stop), return_when=asyncio.FIRST_COMPLETED)
         if not read.done():
             read.cancel()
             with contextlib.suppress(BaseException):

@@ -439,3 +439,35 @@ def test_a_given_publisher_is_used_as_is() -> None:
     assert list(tapped) == []
     assert [(e["kind"], e["provider"], e["model"]) for e in producer.events()] == [
         ("start", "vllm", "llama"), ("end", "vllm", "llama")]
+
+
+def test_async_wait_stopped_and_a_local_stop_from_another_task() -> None:
+    closed = []
+
+    class SlowStream:
+        """An async stream that never yields, with the SDK's async close()."""
+
+        def __aiter__(self) -> SlowStream:
+            return self
+
+        async def __anext__(self) -> Any:
+            await asyncio.sleep(30)
+
+        async def close(self) -> None:
+            closed.append(True)
+
+    async def run() -> tuple[str | None, list[Any]]:
+        tapped = tap(SlowStream(), stream_id="slow")
+        waiter = asyncio.ensure_future(tapped.wait_stopped())
+
+        async def consume() -> list[Any]:
+            return [item async for item in tapped]
+
+        consumer = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.05)
+        tapped.stop("user")
+        async with asyncio.timeout(2):
+            return await waiter, await consumer
+
+    reason, items = asyncio.run(run())
+    assert reason == "user" and items == [] and closed == [True]
