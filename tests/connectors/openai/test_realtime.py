@@ -406,3 +406,86 @@ def test_metrics_endpoint_serves_the_relay_metrics() -> None:
     text = run(scenario())
     assert 'midstream_realtime_events_total{direction="upstream",family="session"} 1.0' in text
     assert "midstream_realtime_sessions_total 1.0" in text
+
+
+def test_entry_point_relays_as_a_process_and_stops_on_sigterm() -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    async def scenario() -> str:
+        upstream = StandinRealtime(api_key=UPSTREAM_KEY)
+        upstream_url = await upstream.start()
+        env = {**os.environ, "MIDSTREAM_GATEWAY_KEYS": f"other,{CLIENT_KEY}",
+               "MIDSTREAM_UPSTREAM_API_KEY": UPSTREAM_KEY}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "connectors.openai.realtime", "--listen", "127.0.0.1:0",
+             "--upstream", upstream_url], env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            assert process.stderr is not None
+            line = await asyncio.wait_for(asyncio.to_thread(process.stderr.readline), 30)
+            found = re.search(r"(ws://127\.0\.0\.1:\d+)/v1/realtime", line)
+            assert found, line
+            async with aiohttp.ClientSession() as http, http.ws_connect(
+                    found.group(1) + "/v1/realtime?model=gpt-realtime",
+                    headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as ws:
+                event = await receive_until(ws, "session.created", [])
+                assert event["session"]["model"] == "gpt-realtime"
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 20)
+            assert process.returncode == 0
+            return line + process.stderr.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            await upstream.close()
+
+    logs = run(scenario())
+    assert UPSTREAM_KEY not in logs and CLIENT_KEY not in logs
+
+
+def test_tls_verification_stays_on_for_a_wss_upstream(tmp_path: Any) -> None:
+    """A self-signed upstream certificate is refused (502), not silently accepted."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiohttp import web
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def scenario() -> None:
+        upstream = StandinRealtime()
+        app = web.Application()
+        app.router.add_get("/v1/realtime", upstream._handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+        port = runner.addresses[0][1]
+        relay = RealtimeRelay(RelayConfig(upstream=f"wss://127.0.0.1:{port}/v1/realtime",
+                                          port=0, client_keys=frozenset({"k"})),
+                              metrics=RelayMetrics(CollectorRegistry()))
+        base = await relay.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                    await http.ws_connect(base + "/v1/realtime",
+                                          headers={"Authorization": "Bearer k"})
+                assert info.value.status == 502
+            assert upstream.connections == []
+        finally:
+            await relay.close()
+            await runner.cleanup()
+
+    run(scenario())
