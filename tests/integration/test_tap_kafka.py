@@ -98,7 +98,10 @@ def test_tapped_sdk_streams_reach_the_token_topic(kafka_brokers: str, make_topic
 
     asyncio.run(responses())
     assert producer.flush(10) == 0
-    records = consume_all(kafka_brokers, topics.tokens, expect=12)
+    # With brokers= the tap makes its own producer and flushes it when the stream ends.
+    stream = client.chat.completions.create(model="plain", messages=MESSAGES, stream=True)
+    list(tap(stream, brokers=kafka_brokers, topic=topics.tokens, stream_id="tap-own"))
+    records = consume_all(kafka_brokers, topics.tokens, expect=18)
     valid(records)
     streams = by_stream(records)
     for stream_id, api, finish, usage_key in (
@@ -111,6 +114,7 @@ def test_tapped_sdk_streams_reach_the_token_topic(kafka_brokers: str, make_topic
         assert events[-1]["meta"]["api"] == api
         assert events[-1]["meta"]["usage"][usage_key] == 4
         assert events[-1]["model"] == "plain"
+    assert [e["kind"] for e in streams["tap-own"]] == ["start"] + ["delta"] * 4 + ["end"]
 
 
 def test_a_stop_on_the_control_topic_ends_the_tapped_stream(
