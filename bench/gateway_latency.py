@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'streams':>7} {'target':8} {'p5 rate/s':>10} {'p50 lat ms':>11} "
               f"{'p99 lat ms':>11}  held")
         best = {"direct": 0, "gateway": 0}
+        failed: set[str] = set()
         for n in [int(x) for x in args.concurrency.split(",")]:
             held_any = False
             for name in ("direct", "gateway"):
@@ -301,8 +302,11 @@ def main(argv: list[str] | None = None) -> int:
                 rate, p99, p50 = asyncio.run(concurrent(url, key, n))
                 keeps_up = rate >= 47.5 and p99 <= 0.05
                 if keeps_up:
-                    best[name] = n
                     held_any = True
+                    if name not in failed:  # held at this N and every smaller one
+                        best[name] = n
+                else:
+                    failed.add(name)
                 print(f"  {n:7d} {name:8} {rate:10.1f} {1000 * p50:11.2f} {1000 * p99:11.2f}"
                       f"  {'yes' if keeps_up else 'no'}")
             if not held_any:
