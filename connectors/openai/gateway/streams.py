@@ -268,8 +268,9 @@ class LiveStream:
         async with self.lock:
             if self.closed:
                 self.metrics.late_decisions.labels(str(action)).inc()
-                log.warning("late %s decision (%s) for stream %s: %d characters delivered",
-                            action, reason, self.stream_id, self.delivered_chars)
+                log.warning("late %s decision (%s) for stream %s: it had ended, %d characters "
+                            "in %d chunks (about one token each) delivered", action, reason,
+                            self.stream_id, self.delivered_chars, len(self.collected))
                 return
             if action == "stop":
                 await self._stop(reason)
