@@ -72,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--brokers", metavar="HOST:PORT[,...]",
                         help="Kafka bootstrap servers; without it the tap and the control "
                         "follower are off and the relay only relays")
+    parser.add_argument("--max-sessions-per-key", type=int, default=16, metavar="N",
+                        help="concurrent sessions one client key may hold (default 16; "
+                        "more get 429)")
+    parser.add_argument("--connections-per-second", type=float, default=5.0, metavar="RATE",
+                        help="new connections per second per client key, sustained (default 5)")
+    parser.add_argument("--connection-burst", type=int, default=10, metavar="N",
+                        help="new connections per client key at once (default 10)")
+    parser.add_argument("--max-message-bytes", type=int, default=16 << 20, metavar="BYTES",
+                        help="largest WebSocket message relayed either way (default 16 MiB)")
     parser.add_argument("--provider", default="openai",
                         help="provider field of the token events (default openai)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
@@ -121,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             upstream=args.upstream, host=host, port=port, client_keys=keys_from_env(),
             upstream_key=upstream_key_from(key_file=args.upstream_key_file),
             brokers=args.brokers, tokens_topic=topics.tokens, control_topic=topics.control,
-            provider=args.provider, allow_insecure_upstream=args.allow_insecure_upstream)
+            provider=args.provider, allow_insecure_upstream=args.allow_insecure_upstream,
+            max_sessions_per_key=args.max_sessions_per_key,
+            connections_per_second=args.connections_per_second,
+            connection_burst=args.connection_burst, max_message_bytes=args.max_message_bytes)
     except RelayConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

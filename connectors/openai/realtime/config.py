@@ -79,6 +79,10 @@ class RelayConfig:
         Accept a plain ``ws://`` upstream that is not on loopback.
     max_message_bytes
         Largest WebSocket message relayed.
+    max_sessions_per_key
+        Concurrent sessions one client key may hold open; more are refused with 429.
+    connections_per_second, connection_burst
+        Per-client-key token bucket for new connections (sustained rate and burst).
     """
 
     upstream: str = DEFAULT_UPSTREAM
@@ -92,6 +96,9 @@ class RelayConfig:
     provider: str = "openai"
     allow_insecure_upstream: bool = False
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_sessions_per_key: int = 16
+    connections_per_second: float = 5.0
+    connection_burst: int = 10
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.upstream)
@@ -109,6 +116,10 @@ class RelayConfig:
                                    "an open proxy)")
         if self.max_message_bytes < 1024:
             raise RelayConfigError("max_message_bytes must be at least 1024")
+        if self.max_sessions_per_key < 1 or self.connections_per_second <= 0 \
+                or self.connection_burst < 1:
+            raise RelayConfigError("max_sessions_per_key and connection_burst must be >= 1, "
+                                   "connections_per_second > 0")
         object.__setattr__(self, "upstream",
                            urlunsplit((scheme, parts.netloc, parts.path, "", "")))
 

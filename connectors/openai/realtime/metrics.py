@@ -34,7 +34,8 @@ STOP_OUTCOMES = ("cancel_sent", "not_live", "already_stopped")
 """``outcome`` of a stop decision: response.cancel sent upstream, the response was no
 longer live (it had finished), or it had been stopped before."""
 
-REFUSAL_REASONS = ("unauthorized", "upstream_unreachable", "bad_request")
+REFUSAL_REASONS = ("unauthorized", "rate_limited", "too_many_sessions", "upstream_unreachable",
+                   "bad_request")
 
 
 class RelayMetrics:

@@ -13,7 +13,8 @@ only frames the relay drops are output deltas of a response MidStream stopped
 its own ``response.cancel`` and ``conversation.item.truncate`` upstream.
 
 A refused connection gets an OpenAI-style JSON error before any upgrade:
-401 for a missing or wrong client key, 502 when the upstream cannot be
+401 for a missing or wrong client key, 429 past the key's connection rate
+or concurrent-session limit, 502 when the upstream cannot be
 reached, or the upstream's own status when it refuses the handshake. The
 upstream key never appears in a log line, an error or a repr.
 
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -52,6 +54,7 @@ from confluent_kafka import Producer
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from connectors.openai.control import ControlFollower
+from connectors.openai.gateway.auth import RateLimiter
 from connectors.openai.realtime.config import RelayConfig
 from connectors.openai.realtime.metrics import RelayMetrics
 from connectors.openai.realtime.session import SessionTap
@@ -113,7 +116,11 @@ class RealtimeRelay:
         self.metrics = metrics if metrics is not None else RelayMetrics(registry)
         self.sessions: list[SessionTap] = []
         """Sessions of this relay, most recent last (kept for inspection; bounded)."""
-        self._keys = tuple(k.encode() for k in sorted(config.client_keys))
+        # Keys are held once, with an opaque id (a hash prefix) for the per-key limits.
+        self._keys = tuple((k.encode(), hashlib.sha256(k.encode()).hexdigest()[:16])
+                           for k in sorted(config.client_keys))
+        self._limiter = RateLimiter(config.connections_per_second, config.connection_burst)
+        self._open_per_key: dict[str, int] = {}
         self._client: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -155,8 +162,8 @@ class RealtimeRelay:
         return web.Response(body=generate_latest(self.registry),
                             content_type="text/plain", charset="utf-8")
 
-    def _authorized(self, request: web.Request) -> tuple[bool, list[str]]:
-        """Whether the client presented a valid key; the subprotocols to forward upstream."""
+    def _identify(self, request: web.Request) -> tuple[str | None, list[str]]:
+        """The id of the client's valid key (None: no valid key); subprotocols to forward."""
         offered: list[str] = []
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
                      if p.strip()]
@@ -169,21 +176,42 @@ class RealtimeRelay:
                 offered.append(protocol[len(KEY_PROTOCOL):])
             else:
                 forwarded.append(protocol)
-        found = False
+        found = None
         for candidate in offered:
-            for key in self._keys:  # no early exit: the time does not depend on the key
-                found |= hmac.compare_digest(candidate.encode(), key)
+            for key, key_id in self._keys:  # no early exit: the time does not depend on the key
+                if hmac.compare_digest(candidate.encode(), key):
+                    found = key_id
         return found, forwarded
 
     async def _relay(self, request: web.Request) -> web.StreamResponse:
-        authorized, protocols = self._authorized(request)
-        if not authorized:
+        key_id, protocols = self._identify(request)
+        if key_id is None:
             self.metrics.refused.labels("unauthorized").inc()
             return error_response(401, "Incorrect or missing MidStream client key.",
                                   "invalid_api_key")
         if request.headers.get("Upgrade", "").lower() != "websocket":
             self.metrics.refused.labels("bad_request").inc()
             return error_response(400, "This endpoint speaks WebSocket only.", "bad_request")
+        if self._open_per_key.get(key_id, 0) >= self.config.max_sessions_per_key:
+            self.metrics.refused.labels("too_many_sessions").inc()
+            return error_response(429, "Too many open Realtime sessions for this key.",
+                                  "rate_limit_exceeded", "rate_limit_error")
+        wait = self._limiter.check(key_id)
+        if wait > 0:
+            self.metrics.refused.labels("rate_limited").inc()
+            response = error_response(429, "Too many new Realtime connections for this key.",
+                                      "rate_limit_exceeded", "rate_limit_error")
+            response.headers["Retry-After"] = str(max(1, round(wait)))
+            return response
+        self._open_per_key[key_id] = self._open_per_key.get(key_id, 0) + 1
+        try:
+            return await self._session(request, protocols)
+        finally:
+            self._open_per_key[key_id] -= 1
+            if not self._open_per_key[key_id]:
+                del self._open_per_key[key_id]
+
+    async def _session(self, request: web.Request, protocols: list[str]) -> web.StreamResponse:
         upstream = await self._connect_upstream(request, protocols)
         if isinstance(upstream, web.Response):
             return upstream

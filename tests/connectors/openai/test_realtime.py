@@ -489,3 +489,44 @@ def test_tls_verification_stays_on_for_a_wss_upstream(tmp_path: Any) -> None:
             await runner.cleanup()
 
     run(scenario())
+
+
+def test_per_key_session_and_connection_rate_limits() -> None:
+    async def scenario() -> None:
+        upstream = StandinRealtime()
+        url = await upstream.start()
+        registry = CollectorRegistry()
+        relay = RealtimeRelay(RelayConfig(upstream=url, port=0, client_keys=frozenset({"a", "b"}),
+                                          max_sessions_per_key=1, connections_per_second=0.01,
+                                          connection_burst=2),
+                              metrics=RelayMetrics(registry), registry=registry)
+        base = await relay.start() + "/v1/realtime"
+        try:
+            async with aiohttp.ClientSession() as http:
+                first = await http.ws_connect(base, headers={"Authorization": "Bearer a"})
+                await receive_until(first, "session.created", [])
+                with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                    await http.ws_connect(base, headers={"Authorization": "Bearer a"})
+                assert info.value.status == 429  # one open session per key
+                other = await http.ws_connect(base, headers={"Authorization": "Bearer b"})
+                await receive_until(other, "session.created", [])  # other keys unaffected
+                await first.close()
+                for _ in range(100):  # the relay notices the close
+                    if registry.get_sample_value("midstream_realtime_sessions_open") == 1:
+                        break
+                    await asyncio.sleep(0.01)
+                second = await http.ws_connect(base, headers={"Authorization": "Bearer a"})
+                await second.close()
+                with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                    await http.ws_connect(base, headers={"Authorization": "Bearer a"})
+                assert info.value.status == 429  # burst of 2 connections used up
+                assert int(info.value.headers["Retry-After"]) >= 1
+                await other.close()
+        finally:
+            await relay.close()
+            await upstream.close()
+        for reason in ("too_many_sessions", "rate_limited"):
+            assert registry.get_sample_value("midstream_realtime_refused_connections_total",
+                                             {"reason": reason}) == 1
+
+    run(scenario())
