@@ -94,9 +94,13 @@ class HoldBack:
         """
         found: list[tuple[int, int, str]] = []
         for name, pattern, validator in self._patterns:
-            for m in pattern.finditer(text):
+            pos = 0
+            while (m := pattern.search(text, pos)) is not None:
                 if validator is None or validator(m.group()):
                     found.append((m.start(), m.end(), name))
+                    pos = max(m.end(), m.start() + 1)
+                else:
+                    pos = m.start() + 1  # a failed check may hide a valid match inside it
         if self._phrases:
             folded = fold(text)
             for name, phrase in self._phrases:

@@ -72,6 +72,12 @@ def test_a_complete_match_is_held_until_redacted_and_a_failed_validator_is_not()
     assert HOLD.hold_from(not_a_card) == len(not_a_card)
 
 
+def test_a_valid_card_inside_a_longer_failing_number_is_still_found():
+    text = " 12 4111 1111 1111 1111 "
+    assert HOLD.matches(text) == [(4, 23, "payment_card")]
+    assert HOLD.hold_from(text, final=True) == 4
+
+
 def test_start_keeps_released_context_for_look_behinds_and_never_goes_back():
     text = "-4111 1111 1111 1111 "
     assert HOLD.hold_from(text, start=3) >= 3
