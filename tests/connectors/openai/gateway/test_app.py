@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -159,6 +160,12 @@ def test_metrics_count_requests_and_first_chunk(servers: Servers) -> None:
     before = servers.metric("midstream_gateway_requests_total",
                             {"route": "chat", "status": "200"})
     _chunks(servers.client(), model="gpt-4o-mini")
+    # Counted when the handler returns, which can be just after the client read [DONE].
+    deadline = time.monotonic() + 5
+    while (servers.metric("midstream_gateway_requests_total",
+                          {"route": "chat", "status": "200"}) < before + 1
+           and time.monotonic() < deadline):
+        time.sleep(0.01)
     assert servers.metric("midstream_gateway_requests_total",
                           {"route": "chat", "status": "200"}) == before + 1
     labels = {"route": "chat", "gen_ai_provider_name": "openai",
