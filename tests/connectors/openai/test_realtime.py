@@ -1,8 +1,8 @@
 """The Realtime relay against the stand-in upstream, with real WebSockets on 127.0.0.1.
 
-The client is aiohttp's WebSocket client: the openai SDK's Realtime client
-(``client.realtime.connect`` / ``client.beta.realtime.connect``) needs the
-``websockets`` package, which is not installed here. The stand-in
+The client here is aiohttp's WebSocket client, which can compare raw frames byte
+for byte; ``test_realtime_sdk.py`` drives the same relay with the openai SDK's
+own Realtime client. The stand-in
 (:mod:`connectors.openai.standin.realtime`) sends OpenAI's GA and beta event
 sequences, because OpenAI's servers cannot be reached from here.
 """
