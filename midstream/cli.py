@@ -33,6 +33,8 @@ commands:
            (same as: python -m bytewax.run flows.llm_stream)
   gateway  an OpenAI-compatible streaming gateway that taps deltas and acts on
            stop/redact decisions (see gateway -h)
+  realtime a WebSocket relay for the OpenAI Realtime API that taps text and transcript
+           deltas and acts on stop decisions (see realtime -h)
 
 Configuration of `run` comes from MIDSTREAM_* environment variables; see the README.
 """
@@ -82,6 +84,12 @@ def _gateway(argv: list[str]) -> int:
     return gateway_main(argv)
 
 
+def _realtime(argv: list[str]) -> int:
+    from connectors.openai.realtime.__main__ import main as realtime_main
+
+    return realtime_main(argv)
+
+
 def _parser() -> argparse.ArgumentParser:
     from midstream.sample_streams import REPLAY_FILE
 
@@ -110,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("gateway", help="OpenAI-compatible streaming gateway (see gateway -h)",
                    add_help=False)
+    sub.add_parser("realtime", help="Realtime API WebSocket relay (see realtime -h)",
+                   add_help=False)
 
     topics = sub.add_parser("topics",
                             help="create MidStream's topics (names from MIDSTREAM_TOPIC_*)")
@@ -134,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         return _stack(argv[1:])
     if argv and argv[0] == "gateway":
         return _gateway(argv[1:])
+    if argv and argv[0] == "realtime":
+        return _realtime(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
