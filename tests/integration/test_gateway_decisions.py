@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.openai.standin.http import Script
+from connectors.openai.standin.http import Script, ToolCallScript
 from midstream.config import Topics
 from midstream.stack import create_topics
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, Servers
@@ -36,6 +36,8 @@ SCRIPTS = {
                             " about", " the", " order."), pacing=0.02),
     # The address ends the text: a decision for it can only come after the stream ended.
     "email-last": Script(pieces=("Write", " to", " bob@example.org")),
+    "tools": Script(pieces=("Let me check.",), tool_calls=(
+        ToolCallScript("get_weather", ('{"ci', 'ty": "Par', 'is"}'), call_id="call_1"),)),
 }
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 PII = (b"jane", b"doe@", b"exam", b"example.com")
@@ -178,3 +180,26 @@ def test_without_the_job_fail_closed_redacts_locally(kafka_brokers: str,
         raw = _raw(servers, {"model": "email", "messages": MESSAGES, "stream": True})
         for pii in PII:
             assert pii not in raw
+
+
+def test_tool_call_arguments_are_tapped_as_a_stream_of_their_own(kafka_brokers: str,
+                                                                  idle_topics: Topics) -> None:
+    with Servers(SCRIPTS, brokers=kafka_brokers, topics=idle_topics) as servers:
+        stream = servers.client().chat.completions.create(model="tools", messages=MESSAGES,
+                                                          stream=True)
+        fragments = [c.choices[0].delta.tool_calls[0].function.arguments or ""
+                     for c in stream if c.choices and c.choices[0].delta.tool_calls]
+    assert "".join(fragments) == '{"city": "Paris"}'  # forwarded unchanged
+    events = consume_all(kafka_brokers, idle_topics.tokens, expect=8, timeout=30)
+    by_stream: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        by_stream.setdefault(event["stream_id"], []).append(event)
+    (answer,) = [k for k in by_stream if ".tool" not in k]
+    tool = by_stream[f"{answer}.tool0"]
+    assert [e["kind"] for e in tool] == ["start", "delta", "delta", "delta", "end"]
+    assert "".join(e["text"] for e in tool) == '{"city": "Paris"}'
+    assert tool[0]["meta"] == {"source": "gateway", "route": "chat",
+                               "parent_stream_id": answer, "tool_call_index": 0,
+                               "tool_name": "get_weather"}
+    # The answer's own text (which redaction spans count in) holds no tool arguments.
+    assert "".join(e["text"] for e in by_stream[answer]) == "Let me check."

@@ -6,8 +6,9 @@ spell out the original tokens), or text ending at ``finish_reason`` had to be
 appended. Everything else, including ``choices: null`` chunks, tool-call
 fragments, the usage chunk, upstream error frames and ``[DONE]``, passes
 through unchanged. Hold-back, tap and redaction apply to choice 0's
-``content``; other choices (``n > 1``), refusals and tool-call arguments pass
-through untouched.
+``content``; choice 0's tool-call arguments are tapped as streams of their own
+(see :meth:`LiveStream.tap_tool_arguments`) and forwarded unchanged; other
+choices (``n > 1``) and refusals pass through untouched.
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class ChatStream(LiveStream):
             await self.write(event.raw)
             return True
         delta = choice.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("tool_calls"), list):
+            self._tap_tool_calls(delta["tool_calls"])
         content = delta.get("content") if isinstance(delta, dict) else None
         finish = choice.get("finish_reason")
         changed = False
@@ -163,6 +166,18 @@ class ChatStream(LiveStream):
             self.delivered(out)
         await self.write(event.raw)
         return True
+
+    def _tap_tool_calls(self, calls: list[Any]) -> None:
+        for call in calls:
+            if not isinstance(call, dict) or not isinstance(call.get("index"), int):
+                continue
+            function = call.get("function")
+            if not isinstance(function, dict):
+                continue
+            name = function.get("name") if isinstance(function.get("name"), str) else None
+            arguments = function.get("arguments")
+            self.tap_tool_arguments(call["index"], name,
+                                    arguments if isinstance(arguments, str) else "")
 
     async def _first(self, stream_id: str | None) -> None:
         if self.response is None:

@@ -132,6 +132,8 @@ class LiveStream:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_write: float | None = None
         self._loop = asyncio.get_running_loop()
+        self.tool_publishers: dict[int, TokenPublisher] = {}
+        """Each tool call's arguments, tapped as a stream of its own (``<id>.tool<index>``)."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -169,6 +171,7 @@ class LiveStream:
                 meta["client_disconnected"] = True
             finish = STOP_FINISH_REASON if self.stopped else self.finish_reason
             self.publisher.end(finish_reason=finish, usage=self.usage, meta=meta or None)
+        self._end_tool_streams()
         labels = self.metrics.labels(self.route, self.config.provider, self.model)
         self.metrics.operation_duration.labels(*labels).observe(time.monotonic() - self.started)
         if self.usage:
@@ -179,6 +182,50 @@ class LiveStream:
                     if isinstance(value, int):
                         self.metrics.token_usage.labels(*labels, kind).observe(value)
                         break
+
+    def tap_tool_arguments(self, index: int, name: str | None, fragment: str) -> None:
+        """Tap a tool call's argument fragment into that call's own token stream.
+
+        The arguments are a text of their own (JSON the model writes), so they get
+        their own stream id, ``<stream id>.tool<index>``, and the job's rules and
+        loop detector see them without shifting the offsets of the answer's text,
+        which redaction spans refer to. A ``stop`` decided on a tool call's
+        arguments stops the whole response; ``redact`` does not apply to them (the
+        gateway forwards tool-call fragments unchanged) and is only logged.
+        """
+        publisher = self.tool_publishers.get(index)
+        if publisher is None:
+            s = self.services
+            parent = self.stream_id or "unnamed"
+            publisher = TokenPublisher(s.producer, s.tokens_topic, f"{parent}.tool{index}",
+                                       provider=self.config.provider, model=self.model)
+            meta: dict[str, Any] = {"source": "gateway", "route": self.route,
+                                    "parent_stream_id": parent, "tool_call_index": index}
+            if name:
+                meta["tool_name"] = name
+            publisher.start(meta=meta)
+            self.tool_publishers[index] = publisher
+            if s.follower is not None:
+                s.follower.register(publisher.stream_id, self._from_tool_follower)
+        if fragment:
+            publisher.delta(fragment)
+
+    def _from_tool_follower(self, record: dict[str, Any]) -> None:
+        if record.get("action") == "stop":
+            self._from_follower(record)
+        else:
+            log.info("%s decision on tool-call arguments of stream %s not applied: "
+                     "the gateway forwards tool calls unchanged", record.get("action"),
+                     self.stream_id)
+
+    def _end_tool_streams(self) -> None:
+        s = self.services
+        for publisher in self.tool_publishers.values():
+            finish = STOP_FINISH_REASON if self.stopped else self.finish_reason
+            publisher.end(finish_reason=finish)
+            if s.follower is not None:
+                self._loop.call_later(LATE_GRACE_SECONDS, s.follower.unregister,
+                                      publisher.stream_id, publisher.chars)
 
     @property
     def delivered_chars(self) -> int:
