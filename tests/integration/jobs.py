@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,34 @@ def reference_results(events: list[dict[str, Any]], config: AnalysisConfig | Non
                         analyzer=analyzer))
     records = (orjson.loads(m.value) for m in out if m.topic != "midstream.dlq")
     return {r["id"]: r for r in records}
+
+
+@contextmanager
+def job_on_fresh_topics(brokers: str, warmup: Sequence[str]) -> Iterator[Topics]:
+    """Fresh topics with the real job running on them, warmed up by one stream.
+
+    ``warmup`` are the pieces of a stream that makes the job decide ``stop``: once
+    that decision is on the control topic, the job is surely reading and deciding.
+    """
+    from connectors.openai.publisher import TokenPublisher, make_producer
+    from midstream.stack import create_topics
+
+    suffix = uuid.uuid4().hex[:12]
+    topics = Topics(*(f"{name}-{suffix}" for name in
+                      ("tokens", "insights", "control", "feedback", "dlq")))
+    create_topics(brokers, topics.all(), 1)
+    job = start_job(job_env(brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"))
+    try:
+        producer = make_producer(brokers)
+        warm = TokenPublisher(producer, topics.tokens, "warmup", provider="openai", model="m")
+        warm.start()
+        for piece in warmup:
+            warm.delta(piece)
+        warm.end(finish_reason="stop")
+        assert producer.flush(10) == 0
+        decisions = consume_all(brokers, topics.control, expect=1, timeout=90)
+        assert decisions and decisions[0]["action"] == "stop"
+        yield topics
+    finally:
+        output = stop_job(job)
+        assert "Traceback" not in output, output

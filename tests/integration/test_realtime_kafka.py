@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,13 +19,17 @@ import orjson
 import pytest
 
 from connectors.openai.control import ControlFollower
-from connectors.openai.publisher import TokenPublisher, make_producer
+from connectors.openai.publisher import make_producer
 from connectors.openai.realtime import RealtimeRelay, RelayConfig, RelayMetrics
 from connectors.openai.standin.realtime import RealtimeScript, StandinRealtime
 from midstream import events as contract
 from midstream.config import Topics
-from midstream.stack import create_topics
-from tests.integration.jobs import consume_all, fresh_topics, job_env, produce, start_job, stop_job
+from tests.integration.jobs import (
+    consume_all,
+    fresh_topics,
+    job_on_fresh_topics,
+    produce,
+)
 
 KEY = "mk-relay"
 WORDS = tuple(f" word{i}" for i in range(120))
@@ -162,25 +165,8 @@ def test_relay_taps_into_kafka_and_a_control_stop_cancels_and_truncates(
 @pytest.fixture(scope="module")
 def job_topics(kafka_brokers: str) -> Iterator[Topics]:
     """Fresh topics with the job running on them, warmed up (it has decided once)."""
-    suffix = uuid.uuid4().hex[:12]
-    topics = Topics(*(f"{name}-{suffix}" for name in
-                      ("tokens", "insights", "control", "feedback", "dlq")))
-    create_topics(kafka_brokers, topics.all(), 1)
-    job = start_job(job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"))
-    try:
-        producer = make_producer(kafka_brokers)
-        warm = TokenPublisher(producer, topics.tokens, "warmup", provider="openai", model="m")
-        warm.start()
-        for piece in LEAK:
-            warm.delta(piece)
-        warm.end(finish_reason="stop")
-        assert producer.flush(10) == 0
-        decisions = consume_all(kafka_brokers, topics.control, expect=1, timeout=90)
-        assert decisions and decisions[0]["action"] == "stop"
+    with job_on_fresh_topics(kafka_brokers, LEAK) as topics:
         yield topics
-    finally:
-        output = stop_job(job)
-        assert "Traceback" not in output, output
 
 
 def test_the_job_stops_a_spoken_response_mid_flight(kafka_brokers: str,
