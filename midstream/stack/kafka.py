@@ -323,8 +323,8 @@ def _format_storage(java: str, common: list[str], broker: KafkaBroker) -> None:
         *common,
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        broker.cluster_id,
+        # One token: an id starting with '-' (1 in 64 of them) would read as an option.
+        f"--cluster-id={broker.cluster_id}",
         "-c",
         str(broker.properties_path),
     ]

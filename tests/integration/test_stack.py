@@ -127,3 +127,19 @@ def test_promtool_accepts_the_generated_config(tmp_path: Path, promtool: str) ->
         [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_cluster_id_starting_with_a_dash_still_formats(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """1 in 64 random ids start with '-': the storage tool must not read it as an option."""
+    import midstream.stack.kafka as kafka
+
+    fresh = kafka.new_cluster_id
+    monkeypatch.setattr(kafka, "new_cluster_id", lambda: "-" + fresh()[1:])
+    broker = kafka.start_kafka(port=0, work_dir=tmp_path / "kafka")
+    try:
+        assert broker.cluster_id.startswith("-")
+        metadata = AdminClient({"bootstrap.servers": broker.brokers}).list_topics(timeout=10)
+        assert metadata.cluster_id == broker.cluster_id
+    finally:
+        kafka.stop_kafka(broker)
