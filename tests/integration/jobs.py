@@ -33,6 +33,17 @@ def fresh_topics(make_topics: Any, partitions: int = 2) -> Topics:
     return Topics(*names)
 
 
+def new_topics(brokers: str, partitions: int = 1) -> Topics:
+    """A unique set of MidStream topics, created directly (for module-scoped fixtures)."""
+    from midstream.stack import create_topics
+
+    suffix = uuid.uuid4().hex[:12]
+    topics = Topics(*(f"{name}-{suffix}" for name in
+                      ("tokens", "insights", "control", "feedback", "dlq")))
+    create_topics(brokers, topics.all(), partitions)
+    return topics
+
+
 def job_env(brokers: str, topics: Topics, **extra: str) -> dict[str, str]:
     """Environment for a job reading and writing ``topics``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIDSTREAM_")}
@@ -139,12 +150,8 @@ def job_on_fresh_topics(brokers: str, warmup: Sequence[str]) -> Iterator[Topics]
     that decision is on the control topic, the job is surely reading and deciding.
     """
     from connectors.openai.publisher import TokenPublisher, make_producer
-    from midstream.stack import create_topics
 
-    suffix = uuid.uuid4().hex[:12]
-    topics = Topics(*(f"{name}-{suffix}" for name in
-                      ("tokens", "insights", "control", "feedback", "dlq")))
-    create_topics(brokers, topics.all(), 1)
+    topics = new_topics(brokers)
     job = start_job(job_env(brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"))
     try:
         producer = make_producer(brokers)

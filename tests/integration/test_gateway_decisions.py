@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,9 +20,8 @@ import pytest
 
 from connectors.openai.standin.http import Script, ToolCallScript
 from midstream.config import Topics
-from midstream.stack import create_topics
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, Servers
-from tests.integration.jobs import consume_all, job_env, start_job, stop_job
+from tests.integration.jobs import consume_all, job_env, new_topics, start_job, stop_job
 
 WORDS = tuple(f" word{i}" for i in range(300))
 LEAK = (" here", " it", " is:", " sk-ABCDEFGHIJKLMNOPQRSTUV0123456789", " and")
@@ -43,18 +41,10 @@ MESSAGES: Any = [{"role": "user", "content": "hi"}]
 PII = (b"jane", b"doe@", b"exam", b"example.com")
 
 
-def _topics(brokers: str) -> Topics:
-    suffix = uuid.uuid4().hex[:12]
-    topics = Topics(*(f"{name}-{suffix}" for name in
-                      ("tokens", "insights", "control", "feedback", "dlq")))
-    create_topics(brokers, topics.all(), 1)
-    return topics
-
-
 @pytest.fixture(scope="module")
 def job_topics(kafka_brokers: str) -> Iterator[Topics]:
     """Fresh topics with the job running on them, warmed up (it has decided once)."""
-    topics = _topics(kafka_brokers)
+    topics = new_topics(kafka_brokers)
     job = start_job(job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"))
     try:
         with Servers(SCRIPTS, brokers=kafka_brokers, topics=topics,
@@ -147,7 +137,7 @@ def test_a_decision_after_the_end_is_counted_late(kafka_brokers: str, job_topics
 @pytest.fixture
 def idle_topics(kafka_brokers: str) -> Topics:
     """Topics no job reads: the gateway taps them and never hears a decision."""
-    return _topics(kafka_brokers)
+    return new_topics(kafka_brokers)
 
 
 def test_without_the_job_fail_open_delivers_after_the_timeout(kafka_brokers: str,
