@@ -17,11 +17,11 @@ Examples
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from midstream.toml_tables import array_of_tables, load_file
 from operators.text_rules import Rule
 
 _ALLOWED = {f.name for f in fields(Rule)}
@@ -51,19 +51,10 @@ def _rule_from_table(index: int, table: dict[str, Any]) -> Rule:
 
 def parse_rules(text: str) -> list[Rule]:
     """Parse rules from TOML text: an array of ``[[rule]]`` tables."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesFileError(f"not valid TOML: {exc}") from exc
-    tables = document.get("rule", [])
-    if not isinstance(tables, list):
-        raise RulesFileError("expected an array of [[rule]] tables")
+    tables = array_of_tables(text, "rule", RulesFileError)
     return [_rule_from_table(i, t) for i, t in enumerate(tables)]
 
 
 def load_rules(path: str | Path) -> list[Rule]:
     """Read and parse a rules file."""
-    try:
-        return parse_rules(Path(path).read_text(encoding="utf-8"))
-    except RulesFileError as exc:
-        raise RulesFileError(f"{path}: {exc}") from exc
+    return load_file(path, parse_rules, RulesFileError)

@@ -22,10 +22,11 @@ Examples
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from midstream.toml_tables import array_of_tables, load_file
 
 SERIES = ("itl", "logprob")
 """The per-stream series a template can watch."""
@@ -89,13 +90,7 @@ def _shape_from_table(index: int, table: dict[str, Any]) -> ShapeTemplate:
 
 def parse_shapes(text: str) -> list[ShapeTemplate]:
     """Parse shape templates from TOML text: an array of ``[[shape]]`` tables."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ShapesFileError(f"not valid TOML: {exc}") from exc
-    tables = document.get("shape", [])
-    if not isinstance(tables, list):
-        raise ShapesFileError("expected an array of [[shape]] tables")
+    tables = array_of_tables(text, "shape", ShapesFileError)
     shapes = [_shape_from_table(i, t) for i, t in enumerate(tables)]
     names = [s.name for s in shapes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -106,7 +101,4 @@ def parse_shapes(text: str) -> list[ShapeTemplate]:
 
 def load_shapes(path: str | Path) -> list[ShapeTemplate]:
     """Read and parse a shapes file."""
-    try:
-        return parse_shapes(Path(path).read_text(encoding="utf-8"))
-    except ShapesFileError as exc:
-        raise ShapesFileError(f"{path}: {exc}") from exc
+    return load_file(path, parse_shapes, ShapesFileError)
