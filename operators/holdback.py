@@ -29,13 +29,11 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import regex
 
-from operators.text_rules import Rule, fold, luhn_valid
-
-VALIDATORS = {"luhn": luhn_valid}
+from operators.text_rules import VALIDATORS, Rule, fold
 
 
 class HoldBack:
@@ -111,7 +109,8 @@ class HoldBack:
         return sorted(found)
 
 
-def _pattern_hold(pattern: regex.Pattern[str], validator: object, text: str, start: int,
+def _pattern_hold(pattern: regex.Pattern[str], validator: Callable[[str], bool] | None,
+                  text: str, start: int,
                   end: int, final: bool) -> int:
     """Earliest start, from ``start``, of a partial or (valid) complete match of ``pattern``."""
     pos = start
@@ -121,7 +120,7 @@ def _pattern_hold(pattern: regex.Pattern[str], validator: object, text: str, sta
             return end
         if m.partial or (m.end() == end and not final):
             return m.start()  # more text could complete or extend it
-        if validator is None or validator(m.group()):  # type: ignore[operator]
+        if validator is None or validator(m.group()):
             return m.start()  # a finished match: it waits for its redaction
         pos = m.start() + 1  # e.g. a number failing the Luhn check: not PII
     return end
