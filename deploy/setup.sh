@@ -45,6 +45,11 @@ if [[ $python_only == 0 ]]; then
   command -v mvn >/dev/null || missing+=(maven)
   command -v kcat >/dev/null || missing+=(kcat)
   command -v prometheus >/dev/null || missing+=(prometheus)
+  # Media peers of the integration tests: an RTMP/HLS server, the publisher, a WebRTC browser.
+  [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+  [[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ]] || missing+=(libnginx-mod-rtmp)
+  command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+  command -v chromium >/dev/null || missing+=(chromium)
 fi
 
 if ((${#missing[@]})); then
