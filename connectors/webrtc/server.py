@@ -1,0 +1,559 @@
+"""WebRTC ingest: an aiohttp signalling server whose aiortc peers turn media into feature records.
+
+A sender (a browser on ``GET /``, OBS-style tools, an aiortc script) posts its
+SDP offer to ``POST /offer`` and gets the answer back once ICE gathering is
+complete (no trickle). Each peer connection is one stream: every frame of its
+audio and video tracks goes, decoded, to that stream's
+:class:`~connectors.media.features.FeatureTap`, which emits
+:class:`~midstream.media_events.MediaRecord` feature records (media timestamps
+kept: ``pts`` is ``frame.time``). The connection's life is reported as status
+records: ``connected``; ``dropped`` (ICE/DTLS failed, or no connection within
+``connect_timeout``) with the reason; ``ended`` (the peer closed, its tracks
+ended, or the ingest stopped); ``error`` for an offer that was refused.
+
+Scaling out: signalling is per peer and stateless (one offer, one answer, no
+shared session state), and each peer's media then flows straight to the
+process that answered its offer. So run N ingest processes, each on its own
+port (or host), behind any HTTP load balancer for ``POST /offer``; the answer
+carries that process's own ICE candidates, so media needs no balancer. The
+records are keyed by stream id into Kafka partitions, so the analysis flow
+scales independently of the ingest (processes and partitions). Stream ids are
+unique per process only: give ids that are unique across the fleet (the
+default is a random UUID).
+
+Examples
+--------
+>>> import asyncio
+>>> async def demo():
+...     ingest = WebRtcIngest(lambda record: None, host_addresses=("127.0.0.1",))
+...     await ingest.start()
+...     ok = ingest.url.startswith("http://127.0.0.1:") and ingest.port > 0
+...     await ingest.stop()
+...     return ok
+>>> asyncio.run(demo())
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import av
+import orjson
+from aiohttp import web
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from connectors.webrtc.exceptions import (
+    ConfigError,
+    InvalidOffer,
+    OfferRejected,
+    StreamIdConflict,
+    TooManyPeers,
+)
+from connectors.webrtc.ice import check_host_addresses, host_addresses, rtc_configuration
+from midstream.events import MAX_STREAM_ID_CHARS
+from midstream.media_events import MediaRecord
+
+log = logging.getLogger(__name__)
+
+SOURCE = "webrtc"
+REJECTED_STREAM_ID = "webrtc-rejected"
+MAX_OFFER_BYTES = 64 * 1024
+DEFAULT_CONNECT_TIMEOUT = 30.0
+_STATIC = Path(__file__).parent / "static"
+
+
+class MediaTap(Protocol):
+    """What a peer's frames and connection states are handed to (a ``FeatureTap``)."""
+
+    def video(self, frame: av.VideoFrame) -> None: ...
+
+    def audio(self, frame: av.AudioFrame) -> None: ...
+
+    def status(self, status: str, *, error: str | None = None,
+               meta: dict[str, Any] | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A validated offer: its SDP text and the stream id the sender asked for (if any)."""
+
+    sdp: str
+    stream_id: str | None
+
+
+def check_stream_id(stream_id: object) -> str:
+    """A stream id as given, or :class:`InvalidOffer` saying what is valid.
+
+    >>> check_stream_id("cam-1")
+    'cam-1'
+    >>> check_stream_id("")
+    Traceback (most recent call last):
+    ...
+    connectors.webrtc.exceptions.InvalidOffer: stream_id must be a string of 1 to 256 characters
+    """
+    if not isinstance(stream_id, str) or not 1 <= len(stream_id) <= MAX_STREAM_ID_CHARS:
+        raise InvalidOffer(f"stream_id must be a string of 1 to {MAX_STREAM_ID_CHARS} "
+                           f"characters")
+    return stream_id
+
+
+def check_sdp(sdp: object) -> str:
+    """The SDP text if it looks like an offer with audio or video, else :class:`InvalidOffer`.
+
+    This is a cheap first check; aiortc's parser is the second one.
+
+    >>> check_sdp("v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\ns=-\\r\\nt=0 0\\r\\n"
+    ...           "m=video 9 UDP/TLS/RTP/SAVPF 96\\r\\n")[:3]
+    'v=0'
+    >>> check_sdp("hello")
+    Traceback (most recent call last):
+    ...
+    connectors.webrtc.exceptions.InvalidOffer: the offer is not SDP: it must start with 'v=0'
+    """
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise InvalidOffer("the offer has no SDP: send {\"type\": \"offer\", \"sdp\": \"v=0...\"}"
+                           " or the raw SDP as application/sdp")
+    if not sdp.lstrip().startswith("v=0"):
+        raise InvalidOffer("the offer is not SDP: it must start with 'v=0'")
+    media = [line.split()[0][2:] for line in sdp.splitlines()
+             if line.startswith("m=") and line.split()]
+    if not any(kind in ("audio", "video") for kind in media):
+        raise InvalidOffer("the offer has no audio or video section (m=audio / m=video); "
+                           "the ingest receives media only")
+    return sdp
+
+
+def parse_offer(body: bytes, content_type: str, query_stream_id: str | None = None, *,
+                max_bytes: int = MAX_OFFER_BYTES) -> Offer:
+    """Validate a ``POST /offer`` body: JSON ``{"type": "offer", "sdp", "stream_id"?}``, or raw SDP.
+
+    With ``application/sdp``, the stream id comes from the query (``?stream_id=``);
+    with JSON, from the body, else from the query.
+
+    Raises
+    ------
+    InvalidOffer
+        The body is too large, not JSON or SDP, not an offer, or has a bad stream id.
+
+    Examples
+    --------
+    >>> sdp = "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\n"
+    >>> parse_offer(orjson.dumps({"type": "offer", "sdp": sdp, "stream_id": "cam"}),
+    ...             "application/json").stream_id
+    'cam'
+    >>> parse_offer(sdp.encode(), "application/sdp", "mic-2").stream_id
+    'mic-2'
+    >>> parse_offer(b'{"type": "answer", "sdp": "v=0"}', "application/json")
+    Traceback (most recent call last):
+    ...
+    connectors.webrtc.exceptions.InvalidOffer: "type" must be "offer", not 'answer'
+    """
+    if len(body) > max_bytes:
+        raise InvalidOffer(f"the offer is too large: the limit is {max_bytes} bytes")
+    if not body.strip():
+        raise InvalidOffer("the request body is empty: send {\"type\": \"offer\", \"sdp\": ...}")
+    if content_type == "application/sdp":
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidOffer("the SDP is not UTF-8 text") from None
+        stream_id = None if query_stream_id is None else check_stream_id(query_stream_id)
+        return Offer(check_sdp(text), stream_id)
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidOffer("the body is not JSON (or send the raw SDP with Content-Type: "
+                           "application/sdp)") from None
+    if not isinstance(message, dict):
+        raise InvalidOffer("the body must be a JSON object {\"type\": \"offer\", \"sdp\": ...}")
+    if message.get("type") != "offer":
+        raise InvalidOffer(f"\"type\" must be \"offer\", not {message.get('type')!r}")
+    stream_id = message.get("stream_id", query_stream_id)
+    return Offer(check_sdp(message.get("sdp")),
+                 None if stream_id is None else check_stream_id(stream_id))
+
+
+@dataclass(eq=False)
+class _Peer:
+    """One peer connection: one stream, its tap, and the tasks reading its tracks."""
+
+    stream_id: str
+    pc: RTCPeerConnection
+    tap: MediaTap
+    remote: str | None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    kinds: list[str] = field(default_factory=list)
+    live_tracks: int = 0
+    connected: bool = False
+    finished: bool = False
+
+
+class WebRtcIngest:
+    """Receives WebRTC peers over HTTP signalling and emits their media's feature records.
+
+    Parameters
+    ----------
+    emit
+        Called with every :class:`~midstream.media_events.MediaRecord`, on the event loop
+        (a :class:`~connectors.media.publisher.KafkaRecordPublisher`, or ``list.append``).
+    host, port
+        Where the signalling server listens (port 0: a free one; see :attr:`port`).
+    ice_servers
+        STUN/TURN URLs (``stun:host:port``, ``turn:user:pass@host:port``); none by default,
+        so no public STUN server is ever contacted.
+    host_addresses
+        The ICE host-candidate addresses to offer instead of the interface list, e.g.
+        ``("127.0.0.1",)`` where peers reach the ingest only over loopback (aioice skips
+        127.0.0.1 otherwise; see :mod:`connectors.webrtc.ice`).
+    max_peers
+        Live peers at most; more offers get 503.
+    hooks_factory
+        Per-stream hooks (:mod:`connectors.media.hooks`), from the stream id.
+    clock
+        Wall clock for the records' ``ts``.
+    tap_factory
+        Builds a stream's tap from its id, instead of a ``FeatureTap`` (benchmarks pass one
+        that only decodes).
+    connect_timeout
+        Seconds a peer has, after its answer, to connect before it is dropped.
+    max_offer_bytes
+        Largest accepted offer body.
+    """
+
+    def __init__(self, emit: Callable[[MediaRecord], None], *, host: str = "127.0.0.1",
+                 port: int = 0, ice_servers: Sequence[str] = (),
+                 host_addresses: Sequence[str] = (), max_peers: int = 32,
+                 hooks_factory: Callable[[str], Sequence[object]] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 tap_factory: Callable[[str], MediaTap] | None = None,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 max_offer_bytes: int = MAX_OFFER_BYTES) -> None:
+        if max_peers < 1:
+            raise ConfigError(f"max_peers must be at least 1, not {max_peers}")
+        if connect_timeout <= 0:
+            raise ConfigError(f"connect_timeout must be positive, not {connect_timeout}")
+        self.emit = emit
+        self.host = host
+        self.port = port
+        self.ice_servers = tuple(ice_servers)
+        self.host_addresses = check_host_addresses(host_addresses)
+        self.max_peers = max_peers
+        self.hooks_factory = hooks_factory
+        self.clock = clock
+        self.tap_factory = tap_factory or self._feature_tap
+        self.connect_timeout = connect_timeout
+        self.max_offer_bytes = max_offer_bytes
+        self._rtc_configuration = rtc_configuration(self.ice_servers)  # validates the URLs
+        self._peers: dict[str, _Peer] = {}
+        self._rejected_tap: MediaTap | None = None  # one, so its records' seq keeps counting
+        self._runner: web.AppRunner | None = None
+        self.frame_errors = 0
+
+    def __repr__(self) -> str:
+        return (f"WebRtcIngest(listen={self.host}:{self.port}, peers={len(self._peers)}/"
+                f"{self.max_peers}, ice_servers={len(self.ice_servers)}, "
+                f"host_addresses={self.host_addresses})")
+
+    @property
+    def url(self) -> str:
+        """The signalling server's base URL (``GET /`` is the sender page)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def stream_ids(self) -> list[str]:
+        """The live peers' stream ids."""
+        return list(self._peers)
+
+    def _feature_tap(self, stream_id: str) -> MediaTap:
+        from connectors.media.features import FeatureTap
+
+        hooks = self.hooks_factory(stream_id) if self.hooks_factory else ()
+        return FeatureTap(stream_id, SOURCE, self.emit, hooks=hooks, clock=self.clock)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """The aiohttp application (``GET /``, ``POST /offer``, ``GET /healthz``)."""
+        # The handler reads and limits the body itself (a JSON 400); this is a backstop.
+        app = web.Application(client_max_size=self.max_offer_bytes + 1024)
+        app.router.add_get("/", self._index)
+        app.router.add_post("/offer", self._offer)
+        app.router.add_get("/healthz", self._healthz)
+        return app
+
+    async def start(self) -> None:
+        """Listen for offers; :attr:`port` is then the bound port."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound port nowhere else
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = int(server.sockets[0].getsockname()[1])
+        log.info("WebRTC ingest listening on %s (ICE servers: %d, host addresses: %s)",
+                 self.url, len(self.ice_servers), ",".join(self.host_addresses) or "all")
+
+    async def stop(self) -> None:
+        """Close every peer connection (each gets an ``ended`` record), then stop listening."""
+        await asyncio.gather(*(self._finish(peer, "ended", reason="the ingest stopped")
+                               for peer in list(self._peers.values())))
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(_STATIC / "index.html")
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return _json(200, {"peers": len(self._peers), "max_peers": self.max_peers})
+
+    async def _offer(self, request: web.Request) -> web.Response:
+        asked = request.query.get("stream_id")
+        try:
+            body = await _read_limited(request, self.max_offer_bytes)
+            offer = parse_offer(body, request.content_type, asked,
+                                max_bytes=self.max_offer_bytes)
+            asked = offer.stream_id or asked
+            stream_id = offer.stream_id or str(uuid.uuid4())
+            if stream_id in self._peers:
+                raise StreamIdConflict(f"stream_id {stream_id!r} is already live on this "
+                                       f"ingest; pick another or wait until it ends")
+            if len(self._peers) >= self.max_peers:
+                raise TooManyPeers(f"this ingest is at its limit of {self.max_peers} peers; "
+                                   f"retry later or use another ingest")
+            answer = await self._answer(stream_id, offer.sdp, request.remote)
+        except OfferRejected as exc:
+            return self._reject(exc, asked)
+        return _json(200, {"sdp": answer.sdp, "type": answer.type, "stream_id": stream_id})
+
+    def _reject(self, exc: OfferRejected, asked: str | None) -> web.Response:
+        log.warning("offer refused (%d %s): %s", exc.status, exc.type, exc)
+        # The record goes under the stream id the sender asked for, unless that id is
+        # invalid or belongs to a live peer whose own status must not be muddled.
+        stream_id = asked if asked and asked not in self._peers and len(asked) <= \
+            MAX_STREAM_ID_CHARS else REJECTED_STREAM_ID
+        meta = {"http_status": exc.status, "type": exc.type}
+        if stream_id == REJECTED_STREAM_ID and asked:
+            meta["stream_id"] = asked[:MAX_STREAM_ID_CHARS]
+        try:
+            if stream_id == REJECTED_STREAM_ID:
+                if self._rejected_tap is None:
+                    self._rejected_tap = self.tap_factory(REJECTED_STREAM_ID)
+                tap = self._rejected_tap
+            else:
+                tap = self.tap_factory(stream_id)
+            tap.status("error", error=str(exc), meta=meta)
+        except Exception:  # an emit that fails must not turn a 400 into a 500
+            log.exception("could not emit the error record of a refused offer")
+        return _json(exc.status, {"error": {"message": str(exc), "type": exc.type}})
+
+    # -- peers --------------------------------------------------------------------------------
+
+    async def _answer(self, stream_id: str, sdp: str, remote: str | None
+                      ) -> RTCSessionDescription:
+        pc = RTCPeerConnection(self._rtc_configuration)
+        peer = _Peer(stream_id, pc, self.tap_factory(stream_id), remote)
+        self._peers[stream_id] = peer  # reserved before the first await: no duplicate ids
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            peer.kinds.append(track.kind)
+            peer.live_tracks += 1
+            self._spawn(peer, self._consume(peer, track))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            await self._on_state(peer)
+
+        try:
+            with host_addresses(self.host_addresses):
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc raises ValueError, KeyError... on SDP it can't use
+            peer.finished = True
+            self._peers.pop(stream_id, None)
+            for task in peer.tasks:
+                task.cancel()
+            await pc.close()
+            raise InvalidOffer(f"the offer could not be used: {type(exc).__name__}: "
+                               f"{exc}"[:500]) from None
+        if not peer.kinds:
+            await self._finish(peer, "ended", reason="no track")
+            raise InvalidOffer("the offer has no audio or video track the ingest can receive")
+        self._spawn(peer, self._connect_deadline(peer))
+        log.info("answered stream %s from %s (%s)", stream_id, remote, "+".join(peer.kinds))
+        description = pc.localDescription
+        assert description is not None
+        return description
+
+    def _spawn(self, peer: _Peer, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        peer.tasks.add(task)
+        task.add_done_callback(peer.tasks.discard)
+
+    async def _on_state(self, peer: _Peer) -> None:
+        state = peer.pc.connectionState
+        if peer.finished:
+            return
+        if state == "connected" and not peer.connected:
+            peer.connected = True
+            peer.tap.status("connected", meta={"remote": peer.remote, "tracks": peer.kinds})
+        elif state == "failed":
+            await self._finish(peer, "dropped", error="the ICE/DTLS connection failed")
+        elif state == "closed":
+            await self._finish(peer, "ended", reason="the connection closed")
+
+    async def _connect_deadline(self, peer: _Peer) -> None:
+        await asyncio.sleep(self.connect_timeout)
+        if not peer.connected:
+            await self._finish(peer, "dropped", error=f"no connection within "
+                               f"{self.connect_timeout:g} s of the answer (ICE: "
+                               f"{peer.pc.iceConnectionState})")
+
+    async def _consume(self, peer: _Peer, track: MediaStreamTrack) -> None:
+        """Hand every decoded frame of one track to the peer's tap until the track ends."""
+        handle: Callable[[Any], None] = peer.tap.video if track.kind == "video" else \
+            peer.tap.audio
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                break
+            try:
+                handle(frame)
+            except Exception:  # one bad frame (or a tap bug) must not end the stream
+                self.frame_errors += 1
+                if self.frame_errors == 1 or self.frame_errors % 1000 == 0:
+                    log.exception("stream %s: a %s frame failed (%d so far)", peer.stream_id,
+                                  track.kind, self.frame_errors)
+        peer.live_tracks -= 1
+        if peer.live_tracks == 0 and not peer.finished:
+            # The sender stopped its tracks (or sent RTCP BYE): the stream is over.
+            self._spawn(peer, self._finish(peer, "ended", reason="the peer's tracks ended"))
+
+    async def _finish(self, peer: _Peer, status: str, *, error: str | None = None,
+                      reason: str | None = None) -> None:
+        """Report the peer's end once, forget it, and close its connection."""
+        if peer.finished:
+            return
+        peer.finished = True
+        if self._peers.get(peer.stream_id) is peer:
+            del self._peers[peer.stream_id]
+        meta = {"reason": reason} if reason else None
+        try:
+            peer.tap.status(status, error=error, meta=meta)
+        except Exception:
+            log.exception("could not emit the %s record of stream %s", status, peer.stream_id)
+        log.info("stream %s %s%s", peer.stream_id, status, f": {error or reason}")
+        current = asyncio.current_task()
+        for task in list(peer.tasks):
+            if task is not current:
+                task.cancel()
+        await peer.pc.close()
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, or :class:`InvalidOffer` as soon as it is longer than ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        raise InvalidOffer(f"the offer is too large: the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise InvalidOffer(f"the offer is too large: the limit is {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(status: int, body: object) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m connectors.webrtc.server``.
+
+    >>> parser().parse_args(["--host-address", "127.0.0.1", "--port", "8080"]).host_address
+    ['127.0.0.1']
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m connectors.webrtc.server",
+        description="WebRTC ingest: open http://HOST:PORT/ in a browser (or POST an SDP offer "
+                    "to /offer) and its camera and microphone become MidStream feature records.")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8088, help="listen port (default 8088)")
+    p.add_argument("--brokers", help="Kafka bootstrap servers; without it, records are logged")
+    p.add_argument("--topic", default="midstream.media.features", help="feature records topic")
+    p.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                   help="stun:host:port or turn:user:pass@host:port (repeatable; none by default)")
+    p.add_argument("--host-address", action="append", default=[], metavar="IP",
+                   help="ICE host-candidate address to offer instead of the interface list "
+                        "(repeatable; e.g. 127.0.0.1 for loopback-only peers)")
+    p.add_argument("--max-peers", type=int, default=32)
+    p.add_argument("--verbose", "-v", action="store_true")
+    return p
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    publisher = None
+    emit: Callable[[MediaRecord], None]
+    if args.brokers:
+        from connectors.media.publisher import KafkaRecordPublisher
+
+        publisher = KafkaRecordPublisher(args.brokers, args.topic)
+        emit = publisher
+    else:
+        def emit(record: MediaRecord) -> None:
+            if record.kind == "status":
+                log.info("record %s", record)
+    ingest = WebRtcIngest(emit, host=args.host, port=args.port, ice_servers=args.ice_server,
+                          host_addresses=args.host_address, max_peers=args.max_peers)
+    await ingest.start()
+    print(f"WebRTC ingest: open {ingest.url}/ in a browser", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        await ingest.stop()
+        if publisher is not None:
+            publisher.flush()
+            publisher.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ingest until SIGINT/SIGTERM."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_serve(args))
+    except ConfigError as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(main())
