@@ -20,95 +20,35 @@ Run against Kafka (settings from the environment, see the README)::
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
 import pickle
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, TypeGuard
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import FixedPartitionedSink, Sink
 
-from connectors.kafka import KafkaOutput, RawMessage, TokenTopicSource
+from connectors.kafka import KafkaOutput, TokenTopicSource
+from flows.routing import (
+    Clock,
+    DeadLetters,
+    OutMessage,
+    Payload,
+    Router,
+    dead_letter_key,
+    timer_datetime,
+)
 from flows.stream_analysis import Output, StreamAnalyzer, StreamState
 from midstream import events
 from midstream.config import AnalysisConfig, KafkaSettings, Topics
-from midstream.metrics import LlmStreamMetrics, default_metrics
-
-InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
-OutMessage = KafkaSinkMessage[bytes | None, bytes]
-Clock = Callable[[], float]
-
-
-Payload = tuple[str, bytes | None, str | None, int | None, int | None, bytes | None]
-"""What crosses between workers: (stream key, value, topic, partition, offset, Kafka key).
-Plain tuples of bytes and ints pickle ten times faster than a parsed event, and Bytewax
-pickles what it exchanges."""
-
-
-class DeadLetters:
-    """Turns rejected input into dead-letter messages for the DLQ topic."""
-
-    def __init__(self, topics: Topics, metrics: LlmStreamMetrics, clock: Clock) -> None:
-        self.topic = topics.dlq
-        self.metrics = metrics
-        self.clock = clock
-
-    def __call__(self, payload: Payload, reason: str, error: str) -> OutMessage:
-        _, value, topic, partition, offset, key = payload
-        self.metrics.dead_letters.labels(reason).inc()
-        record = events.dead_letter(
-            ts=self.clock(), source_topic=topic, partition=partition, offset=offset,
-            reason=reason, error=error, payload=value, key=key,
-        )
-        return KafkaSinkMessage(key=key, value=events.encode(record), topic=self.topic)
-
-
-class Router:
-    """Keys each raw message by stream id, without parsing it when it can.
-
-    Producers key messages by stream id (the contract), so the Kafka key is
-    the routing key and the JSON is parsed only after the exchange, on the
-    worker that owns the stream. Unkeyed messages are parsed here to find
-    their stream; what cannot be parsed becomes a dead letter at once.
-    """
-
-    def __init__(self, dead_letters: DeadLetters, max_bytes: int) -> None:
-        self.dead_letters = dead_letters
-        self.max_bytes = max_bytes
-
-    def __call__(self, message: InMessage) -> tuple[str, Payload] | OutMessage:
-        if isinstance(message, KafkaError):
-            inner = message.msg
-            return self.dead_letters(_payload("", inner), "kafka_error",
-                                     f"consumer error: {message.err}")
-        if isinstance(message, RawMessage) and message.error is not None:
-            return self.dead_letters(_payload("", message), "kafka_error",
-                                     f"consumer error: {message.error}")
-        key = message.key
-        if isinstance(key, bytes) and key:
-            try:
-                stream_key = key.decode()
-                return stream_key, _payload(stream_key, message)
-            except UnicodeDecodeError:
-                pass
-        parsed = events.parse_token_event(message.value, max_bytes=self.max_bytes)
-        if isinstance(parsed, events.Invalid):
-            return self.dead_letters(_payload("", message), parsed.reason, parsed.error)
-        return parsed.stream_id, _payload(parsed.stream_id, message)
-
-
-def _payload(stream_key: str, message: RawMessage | KafkaSourceMessage[Any, Any]) -> Payload:
-    value = message.value if isinstance(message.value, bytes) else None
-    key = message.key if isinstance(message.key, bytes) else None
-    return stream_key, value, message.topic, message.partition, message.offset, key
+from midstream.metrics import default_metrics
 
 
 class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
@@ -177,7 +117,7 @@ class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
     def notify_at(self) -> datetime | None:
         if self.state is None:
             return None
-        return _timer_datetime(round(self.analyzer.next_timer(self.state) + 0.005, 2))
+        return timer_datetime(round(self.analyzer.next_timer(self.state) + 0.005, 2))
 
     def snapshot(self) -> bytes | None:
         # Bytewax asks for snapshots at every epoch even without recovery, and pickling every
@@ -222,6 +162,7 @@ def build_flow(
     Examples
     --------
     >>> from bytewax.testing import TestingSink, TestingSource, run_main
+    >>> from connectors.kafka import RawMessage
     >>> lines = [b'{"v":1,"stream_id":"a","seq":0,"ts":1,"kind":"delta","text":"x"}', b"oops"]
     >>> out = []
     >>> msgs = [RawMessage(None, v, "t", 0, i) for i, v in enumerate(lines)]
@@ -232,8 +173,14 @@ def build_flow(
     """
     topics = topics or Topics.from_env()
     analyzer = analyzer or _analyzer_from_env(os.environ)
-    dead_letters = DeadLetters(topics, analyzer.metrics, clock)
-    router = Router(dead_letters, analyzer.config.max_event_bytes)
+    dead_letters = DeadLetters(topics.dlq, analyzer.metrics.dead_letters, clock)
+    max_bytes = analyzer.config.max_event_bytes
+
+    def find_stream(value: bytes | None) -> str | events.Invalid:
+        parsed = events.parse_token_event(value, max_bytes=max_bytes)
+        return parsed if isinstance(parsed, events.Invalid) else parsed.stream_id
+
+    router = Router(dead_letters, find_stream)
 
     def is_routed(item: tuple[str, Payload] | OutMessage) -> TypeGuard[tuple[str, Payload]]:
         return isinstance(item, tuple)
@@ -246,23 +193,13 @@ def build_flow(
     raw = op.input("tokens_in", flow, source)
     routed = op.branch("route", op.map("key_by_stream", raw, router), is_routed)
     emitted = op.stateful_batch("analyse", routed.trues, build_logic)
-    dead = op.key_on("dead_letter_key", routed.falses, _dead_letter_key)
+    dead = op.key_on("dead_letter_key", routed.falses, dead_letter_key)
     results: op.Stream[tuple[str, OutMessage]] = op.merge("with_dead_letters", emitted, dead)
     if isinstance(sink, FixedPartitionedSink):
         op.output("out", results, sink)  # keyed: each stream's output keeps its order
     else:
         op.output("out", op.key_rm("emit", results), sink)
     return flow
-
-
-def _dead_letter_key(message: object) -> str:
-    return "dead-letters"
-
-
-@functools.lru_cache(maxsize=8192)
-def _timer_datetime(due: float) -> datetime:
-    """Timer deadlines rounded up to 10 ms share one datetime object: called per key per batch."""
-    return datetime.fromtimestamp(due, UTC)
 
 
 def _analyzer_from_env(env: Mapping[str, str]) -> StreamAnalyzer:

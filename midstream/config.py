@@ -32,6 +32,7 @@ class Topics:
     control: str = "midstream.control"
     feedback: str = "midstream.feedback"
     dlq: str = "midstream.dlq"
+    media: str = "midstream.media.features"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Topics:
@@ -166,4 +167,51 @@ class AnalysisConfig:
             if name in env:
                 default = f.default
                 overrides[f.name] = type(default)(env[name])  # type: ignore[misc]
+        return cls(**overrides)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """Knobs of the media flow (``flows/media.py``). Times are in seconds.
+
+    Windows, silences and freezes are measured in media time (the frames' own
+    timestamps); a dead stream, which sends nothing, in wall-clock time.
+
+    >>> MediaConfig.from_env({"MIDSTREAM_MEDIA_FREEZE_SECONDS": "3"}).freeze_seconds
+    3.0
+    """
+
+    window_seconds: float = 5.0
+    """Event-time tumbling window of the speech/silence ratios and the fps summary."""
+    long_silence_seconds: float = 3.0
+    """No voice for this long is a ``long_silence``."""
+    freeze_seconds: float = 2.0
+    """No motion for this long while frames keep arriving is a ``freeze``."""
+    freeze_motion: float = 0.5
+    """Motion (mean absolute luma difference, 0-255) at or below this is no motion."""
+    black_seconds: float = 2.0
+    """Black frames for this long are a ``black_screen``."""
+    dead_seconds: float = 5.0
+    """No record at all for this long (wall clock) is a ``dead`` stream."""
+    fps_drop_ratio: float = 0.6
+    """A window whose fps falls below this share of the stream's usual fps is an ``fps_drop``."""
+    av_drift_seconds: float = 0.2
+    """Audio and video clocks moving apart by more than this is ``av_drift``."""
+    regime_window: int = 64
+    """Samples of a feature series (motion, audio level) the regime classifier sees; 0 = off."""
+    regime_every: int = 16
+    """The regime is re-classified every this many samples."""
+    max_record_bytes: int = 16 * 1024
+    """Larger feature records go to the dead-letter topic as ``oversize``."""
+    forget_seconds: float = 60.0
+    """A dead or ended stream's state is dropped after this long without records."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> MediaConfig:
+        """Read ``MIDSTREAM_MEDIA_<FIELD>`` overrides (upper-case field names)."""
+        overrides: dict[str, object] = {}
+        for f in fields(cls):
+            name = f"MIDSTREAM_MEDIA_{f.name.upper()}"
+            if name in env:
+                overrides[f.name] = type(f.default)(env[name])  # type: ignore[misc]
         return cls(**overrides)  # type: ignore[arg-type]

@@ -81,11 +81,12 @@ _TOKEN_DECODER = msgspec.json.Decoder(TokenEvent)
 _FEEDBACK_DECODER = msgspec.json.Decoder(FeedbackEvent)
 _ANY_DECODER = msgspec.json.Decoder()
 
-E = TypeVar("E", TokenEvent, FeedbackEvent)
+E = TypeVar("E", bound=msgspec.Struct)
 
 
-def _decode(decoder: msgspec.json.Decoder[E], payload: bytes | None,
-            max_bytes: int) -> E | Invalid:
+def decode_checked(decoder: msgspec.json.Decoder[E], payload: bytes | None,
+                   max_bytes: int) -> E | Invalid:
+    """Decode one message into ``decoder``'s type, or say why not (every contract's parser)."""
     if payload is None:
         return Invalid("empty", "message has no value (tombstone or null payload)")
     if len(payload) > max_bytes:
@@ -127,7 +128,7 @@ def parse_token_event(
     >>> parse_token_event(b"\\xff\\xfe").reason
     'invalid_json'
     """
-    event = _decode(_TOKEN_DECODER, payload, max_bytes)
+    event = decode_checked(_TOKEN_DECODER, payload, max_bytes)
     if isinstance(event, TokenEvent) and event.kind == "delta" and event.text is None:
         return Invalid("schema", "a 'delta' event needs a string 'text' field")
     return event
@@ -143,7 +144,7 @@ def parse_feedback_event(
     >>> parse_feedback_event(b'{"v":1,"stream_id":"s","ts":1,"reward":0.5}').reward
     0.5
     """
-    return _decode(_FEEDBACK_DECODER, payload, max_bytes)
+    return decode_checked(_FEEDBACK_DECODER, payload, max_bytes)
 
 
 def insight(

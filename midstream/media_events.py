@@ -39,7 +39,7 @@ from midstream.events import (
     DEFAULT_MAX_EVENT_BYTES,
     MAX_STREAM_ID_CHARS,
     Invalid,
-    _decode,  # noqa: PLC2701 - the shared decode-and-explain helper of contract v1
+    decode_checked,
 )
 
 MediaKind = Literal["video", "audio", "status", "label"]
@@ -124,7 +124,7 @@ def parse_media_record(
     >>> parse_media_record(b'{"v":2}').reason
     'unsupported_version'
     """
-    record = _decode(_DECODER, payload, max_bytes)
+    record = decode_checked(_DECODER, payload, max_bytes)
     if isinstance(record, Invalid):
         return record
     return _missing_fields(record) or record

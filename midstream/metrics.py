@@ -39,6 +39,14 @@ INSIGHTS = "midstream_insights"
 CONTROL_EVENTS = "midstream_control_events"
 DETECTION_LEAD = "midstream_detection_lead_tokens"
 SEQUENCE_ANOMALIES = "midstream_sequence_anomalies"
+MEDIA_RECORDS = "midstream_media_records"
+MEDIA_DEAD_LETTERS = "midstream_media_dead_letters"
+MEDIA_STREAMS_OPEN = "midstream_media_streams_open"
+MEDIA_INSIGHTS = "midstream_media_insights"
+MEDIA_RECORD_DELAY = "midstream_media_record_delay_seconds"
+MEDIA_FPS = "midstream_media_window_fps"
+MEDIA_SPEECH_RATIO = "midstream_media_window_speech_ratio"
+MEDIA_CONDITION = "midstream_media_streams_in_condition"
 OUTPUT_ERRORS = "midstream_output_errors"
 """Registered by :mod:`connectors.kafka.sink`, once per process, in the default registry."""
 
@@ -52,6 +60,9 @@ CHUNK_BUCKETS = (
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
 RATE_BUCKETS = (1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500)
 LEAD_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
+FPS_BUCKETS = (1, 5, 10, 15, 20, 24, 25, 30, 50, 60, 120)
+RATIO_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 MODEL_LABELS = ("gen_ai_provider_name", "gen_ai_request_model")
 
@@ -157,3 +168,44 @@ def default_metrics() -> LlmStreamMetrics:
     if _default is None:
         _default = LlmStreamMetrics(REGISTRY)
     return _default
+
+
+class MediaMetrics:
+    """The media job's metrics, registered in ``registry``. No stream ids in labels."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        r = registry
+        self.records = Counter(MEDIA_RECORDS, "Valid media feature records processed.",
+                               ("kind",), registry=r)
+        self.dead_letters = Counter(MEDIA_DEAD_LETTERS,
+                                    "Media records sent to the dead-letter topic.", ("reason",),
+                                    registry=r)
+        self.streams_open = Gauge(MEDIA_STREAMS_OPEN, "Media streams with state in this process.",
+                                  registry=r)
+        self.insights = Counter(MEDIA_INSIGHTS, "Media insights emitted.", ("detector", "kind"),
+                                registry=r)
+        self.record_delay = Histogram(
+            MEDIA_RECORD_DELAY, "From a record's making at the edge to its analysis.",
+            buckets=DELAY_BUCKETS, registry=r,
+        )
+        self.window_fps = Histogram(MEDIA_FPS, "Actual fps of each closed video window.",
+                                    buckets=FPS_BUCKETS, registry=r)
+        self.window_speech_ratio = Histogram(
+            MEDIA_SPEECH_RATIO, "Share of 20 ms audio windows with voice, per closed window.",
+            buckets=RATIO_BUCKETS, registry=r,
+        )
+        self.in_condition = Gauge(
+            MEDIA_CONDITION, "Streams currently frozen, black, silent, dead, drifting or slow.",
+            ("condition",), registry=r,
+        )
+
+
+_default_media: MediaMetrics | None = None
+
+
+def default_media_metrics() -> MediaMetrics:
+    """The process-wide media metrics in the default registry, created on first use."""
+    global _default_media
+    if _default_media is None:
+        _default_media = MediaMetrics(REGISTRY)
+    return _default_media
