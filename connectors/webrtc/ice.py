@@ -176,6 +176,8 @@ credentialType='password')
             raise ConfigError(f"ICE server {_redacted(url)!r}: credentials must be "
                               f"user:password@")
         username, credential = unquote(user), unquote(password)
+    if not rest.split("?")[0]:
+        raise ConfigError(f"ICE server {_redacted(url)!r} has no host")
     if scheme.lower().startswith("turn") and username is None:
         raise ConfigError(f"TURN server {_redacted(url)!r} needs credentials: "
                           f"turn:user:password@host:port")
