@@ -19,8 +19,8 @@ Examples
 >>> frame.pts, frame.time_base = 0, Fraction(1, 25)
 >>> tap.video(frame)
 >>> r = records[-1]
->>> r.kind, r.width, r.height, round(r.luma), r.black, r.pts
-('video', 320, 240, 200, False, 0.0)
+>>> r.kind, r.width, r.height, round(r.luma), r.black, r.pts  # grey 200 is Y 188 (16-235)
+('video', 320, 240, 188, False, 0.0)
 >>> sound = av.AudioFrame.from_ndarray(np.zeros((1, 1920), np.int16), format="s16", layout="stereo")
 >>> sound.sample_rate, sound.pts, sound.time_base = 48000, 0, Fraction(1, 48000)
 >>> tap.audio(sound)
@@ -67,7 +67,7 @@ def luma_plane(frame: av.VideoFrame) -> np.ndarray:
     if frame.format.name not in _LUMA_FIRST:
         frame = frame.reformat(format="gray")
     plane = frame.planes[0]
-    rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(frame.height, plane.line_size)
     return rows[:, : frame.width]
 
 
@@ -156,13 +156,14 @@ class FeatureTap:
         timing = self.frame_timing.update(pts)
         self._record("video", pts=pts, width=sample.width, height=sample.height,
                      luma=round(sample.luma, 3), motion=round(sample.motion, 3),
-                     black=sample.black, fps=_rounded(timing.fps), jitter=_rounded(timing.jitter, 6),
+                     black=sample.black, fps=_rounded(timing.fps),
+                     jitter=_rounded(timing.jitter, 6),
                      resolution_changed=sample.resolution_changed or None)
         for hook in self.video_hooks:
             due = self._next_hook_pts.get(id(hook), -np.inf)
             if pts >= due or pts < due - 10 * hook.frame_interval:  # also re-arm after a pts reset
                 self._next_hook_pts[id(hook)] = pts + hook.frame_interval
-                self._run_hook(hook.name, lambda h=hook: h.on_frame(pts, luma, frame), pts)
+                self._run_hook(hook.name, hook.on_frame, (pts, luma, frame), pts)
 
     def audio(self, frame: av.AudioFrame) -> None:
         """Measure one decoded audio frame: one record per complete 20 ms window."""
@@ -183,17 +184,18 @@ class FeatureTap:
                          sample_rate=rate, rms_dbfs=round(window.rms_dbfs, 2), voice=window.voice,
                          clipped=window.clipped, noise_floor_dbfs=round(window.noise_floor_dbfs, 2))
         for hook in self.audio_hooks:
-            self._run_hook(hook.name, lambda h=hook: h.on_audio(pts, samples, rate), pts)
+            self._run_hook(hook.name, hook.on_audio, (pts, samples, rate), pts)
 
     def status(self, status: str, *, error: str | None = None,
                meta: dict[str, Any] | None = None) -> None:
         """Emit a connection-state record (``connected``, ``dropped``, ``reconnecting``, ...)."""
         self._record("status", status=status, error=error, meta=meta)
 
-    def _run_hook(self, name: str, call: Callable[[], Iterable[Label]], pts: float) -> None:
+    def _run_hook(self, name: str, call: Callable[..., Iterable[Label]], args: tuple[Any, ...],
+                  pts: float) -> None:
         try:
-            labels = list(call())
-        except Exception as exc:  # noqa: BLE001 - a hook's failure must not end the stream
+            labels = list(call(*args))
+        except Exception as exc:  # a hook's failure must not end the stream's analysis
             log.warning("hook %s failed on stream %s: %s", name, self.stream_id, exc)
             labels = [Label("hook_error", pts=pts, text=f"{type(exc).__name__}: {exc}")]
         for found in labels:

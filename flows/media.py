@@ -1,0 +1,231 @@
+"""The media dataflow: feature records in; insights and dead letters out.
+
+Shape::
+
+    media_in -> key_by_stream -> routed? -no-------------------------------> dead letters -+
+                                   |yes (key, record or raw bytes)                         |
+                                   v                                                       v
+                               analyse (parse, per-stream windows, conditions, timers) --> out
+
+The source yields either raw Kafka messages of the features topic (edge
+ingest, ``midstream ingest --brokers``) or :class:`~midstream.media_events.MediaRecord`
+objects (in-process ingest through :class:`connectors.media.source.IngestSource`,
+as the demo does). Raw messages are validated where the stream's state lives;
+bad ones go to the dead-letter topic with a reason. The analysis is
+:class:`flows.media_analysis.MediaAnalyzer`; dead streams are found by a timer,
+since a dead stream sends nothing.
+
+Run against Kafka (settings from the environment, see the README)::
+
+    python -m bytewax.run flows.media
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeGuard
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaSinkMessage
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import FixedPartitionedSink, Sink
+
+from connectors.kafka import KafkaOutput, TokenTopicSource
+from flows.llm_stream import recovery_enabled
+from flows.media_analysis import MediaAnalyzer, MediaState
+from flows.routing import (
+    Clock,
+    DeadLetters,
+    InMessage,
+    OutMessage,
+    Payload,
+    Router,
+    dead_letter_key,
+    timer_datetime,
+)
+from flows.stream_analysis import Output
+from midstream import events
+from midstream.config import KafkaSettings, MediaConfig, Topics
+from midstream.media_events import MediaRecord, parse_media_record
+from midstream.metrics import default_media_metrics
+
+Item = MediaRecord | Payload
+
+
+class MediaLogic(op.StatefulBatchLogic[Item, OutMessage, bytes | None]):
+    """Bytewax glue for one media stream: parses its records, feeds records and timers."""
+
+    def __init__(self, analyzer: MediaAnalyzer, topics: Topics, dead_letters: DeadLetters,
+                 clock: Clock, state: MediaState | None, snapshots: bool) -> None:
+        self.analyzer = analyzer
+        self.topics = topics
+        self.dead_letters = dead_letters
+        self.clock = clock
+        self.state = state
+        self.snapshots = snapshots
+        if state is not None:
+            analyzer.metrics.streams_open.inc()  # restored: this process's gauge starts at 0
+
+    def _messages(self, outputs: Iterable[Output]) -> list[OutMessage]:
+        assert self.state is not None
+        key = self.state.stream_id.encode()
+        return [KafkaSinkMessage(key=key, value=events.encode(record), topic=self.topics.insights)
+                for _, record in outputs]
+
+    def _record(self, item: Item, key: str, dead: list[OutMessage]) -> MediaRecord | None:
+        if isinstance(item, MediaRecord):
+            return item
+        parsed = parse_media_record(item[1], max_bytes=self.analyzer.config.max_record_bytes)
+        if isinstance(parsed, events.Invalid):
+            dead.append(self.dead_letters(item, parsed.reason, parsed.error))
+            return None
+        if parsed.stream_id != key:
+            dead.append(self.dead_letters(
+                item, "key_mismatch",
+                f"message key {key!r} is not its stream_id {parsed.stream_id!r}; "
+                "producers must key records by stream id"))
+            return None
+        return parsed
+
+    def on_batch(self, values: list[Item]) -> tuple[list[OutMessage], bool]:
+        now = self.clock()
+        outputs: list[Output] = []
+        dead: list[OutMessage] = []
+        for item in values:
+            key = item.stream_id if isinstance(item, MediaRecord) else item[0]
+            record = self._record(item, key, dead)
+            if record is None:
+                continue
+            if self.state is None:
+                self.state = self.analyzer.new_state(record.stream_id)
+            outputs.extend(self.analyzer.on_record(self.state, record, now))
+        out = self._messages(outputs) + dead if outputs else dead
+        return out, (self.DISCARD if self.state is None else self.RETAIN)
+
+    def on_notify(self) -> tuple[list[OutMessage], bool]:
+        assert self.state is not None
+        outputs, forget = self.analyzer.on_timer(self.state, self.clock())
+        return self._messages(outputs), (self.DISCARD if forget else self.RETAIN)
+
+    def on_eof(self) -> tuple[list[OutMessage], bool]:
+        return [], (self.DISCARD if self.state is None else self.RETAIN)
+
+    def notify_at(self) -> datetime | None:
+        if self.state is None:
+            return None
+        return timer_datetime(round(self.analyzer.next_timer(self.state) + 0.005, 2))
+
+    def snapshot(self) -> bytes | None:
+        if not self.snapshots:
+            return None
+        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def build_flow(
+    source: Source[Any],
+    sink: Sink[Any],
+    *,
+    analyzer: MediaAnalyzer | None = None,
+    topics: Topics | None = None,
+    clock: Clock = time.time,
+    flow_id: str = "media",
+    snapshots: bool = True,
+) -> Dataflow:
+    """Wire the media analysis between ``source`` and ``sink``.
+
+    Parameters
+    ----------
+    source
+        Yields :class:`~midstream.media_events.MediaRecord` objects, or raw Kafka
+        messages of the features topic (``RawMessage``, ``KafkaSourceMessage``, ``KafkaError``).
+    sink
+        Receives ``KafkaSinkMessage`` for the insights and dead-letter topics: as
+        ``(stream id, message)`` pairs for a ``FixedPartitionedSink``, bare otherwise.
+    analyzer
+        Settings and metrics; the environment's (``MIDSTREAM_MEDIA_*``) by default.
+    topics
+        Output topic names.
+    clock
+        Wall clock (seconds since the epoch) for the dead-stream timers.
+    snapshots
+        Pickle per-stream state at each epoch (only useful with a recovery directory).
+
+    Examples
+    --------
+    >>> from bytewax.testing import TestingSink, TestingSource, run_main
+    >>> from connectors.kafka import RawMessage
+    >>> status = MediaRecord(v=1, stream_id="cam", seq=0, ts=1.0, kind="status",
+    ...                      status="connected", source="rtmp")
+    >>> raw = RawMessage(b"cam", b"not json", "midstream.media.features", 0, 7)
+    >>> out = []
+    >>> run_main(build_flow(TestingSource([status, raw]), TestingSink(out),
+    ...                     analyzer=MediaAnalyzer()))
+    >>> import orjson
+    >>> sorted((m.topic, orjson.loads(m.value).get("kind")) for m in out)
+    [('midstream.dlq', None), ('midstream.insights', 'connected')]
+    """
+    topics = topics or Topics.from_env()
+    analyzer = analyzer or MediaAnalyzer(MediaConfig.from_env(), default_media_metrics())
+    dead_letters = DeadLetters(topics.dlq, analyzer.metrics.dead_letters, clock)
+    max_bytes = analyzer.config.max_record_bytes
+
+    def find_stream(value: bytes | None) -> str | events.Invalid:
+        parsed = parse_media_record(value, max_bytes=max_bytes)
+        return parsed if isinstance(parsed, events.Invalid) else parsed.stream_id
+
+    router = Router(dead_letters, find_stream)
+
+    def route(item: MediaRecord | InMessage) -> tuple[str, Item] | OutMessage:
+        if isinstance(item, MediaRecord):
+            return item.stream_id, item
+        return router(item)
+
+    def is_routed(item: tuple[str, Item] | OutMessage) -> TypeGuard[tuple[str, Item]]:
+        return isinstance(item, tuple)
+
+    def build_logic(resume: bytes | None) -> MediaLogic:
+        state = None if resume is None else pickle.loads(resume)
+        return MediaLogic(analyzer, topics, dead_letters, clock, state, snapshots)
+
+    flow = Dataflow(flow_id)
+    raw = op.input("media_in", flow, source)
+    routed = op.branch("route", op.map("key_by_stream", raw, route), is_routed)
+    emitted = op.stateful_batch("analyse", routed.trues, build_logic)
+    dead = op.key_on("dead_letter_key", routed.falses, dead_letter_key)
+    results: op.Stream[tuple[str, OutMessage]] = op.merge("with_dead_letters", emitted, dead)
+    if isinstance(sink, FixedPartitionedSink):
+        op.output("out", results, sink)
+    else:
+        op.output("out", op.key_rm("emit", results), sink)
+    return flow
+
+
+def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
+    """The production flow: the features topic in, insights and dead letters out."""
+    env = os.environ if env is None else env
+    kafka = KafkaSettings.from_env(env)
+    topics = Topics.from_env(env)
+    offsets = {"earliest": -2, "latest": -1}
+    if kafka.starting_offset not in offsets:
+        raise ValueError("MIDSTREAM_STARTING_OFFSET must be 'earliest' or 'latest'")
+    extra = dict(kafka.extra)
+    source = TokenTopicSource(kafka.brokers, [topics.media], tail=kafka.tail,
+                              starting_offset=offsets[kafka.starting_offset],
+                              batch_size=kafka.batch_size, config=extra)
+    sink = KafkaOutput(kafka.brokers, config=extra)
+    analyzer = MediaAnalyzer(MediaConfig.from_env(env), default_media_metrics())
+    return build_flow(source, sink, analyzer=analyzer, topics=topics,
+                      snapshots=recovery_enabled(sys.argv, env))
+
+
+def __getattr__(name: str) -> Any:
+    # `python -m bytewax.run flows.media` looks up `flow`; built lazily so imports stay pure.
+    if name == "flow":
+        return kafka_flow()
+    raise AttributeError(name)
