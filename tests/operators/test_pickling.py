@@ -5,10 +5,12 @@ from __future__ import annotations
 import pickle
 import random
 
+import numpy as np
 import pytest
 
 from midstream.config import BUNDLED_RULES
 from midstream.rules_file import load_rules
+from operators.audio_features import AudioFeatureExtractor
 from operators.dtw import BestMatchSearch
 from operators.lyapunov import SlidingLyapunov
 from operators.permutation_entropy import PermutationEntropy
@@ -17,6 +19,7 @@ from operators.repetition import RepetitionDetector
 from operators.spring import Spring
 from operators.stream_health import StreamHealth
 from operators.text_rules import RuleSet, TextScanState
+from operators.video_features import FrameTiming, VideoFeatureExtractor
 
 RULES = RuleSet(load_rules(BUNDLED_RULES))
 WORDS = [" I", " will", " check", ".", " mail", " a@b.io", " 4111", " 1111", " sorry", "’"]
@@ -93,4 +96,44 @@ def test_numeric_monitors_round_trip_and_continue_identically(make):
         got = [_comparable(state.update(x)) for x in series[:cut]]
         state = pickle.loads(pickle.dumps(state))
         got += [_comparable(state.update(x)) for x in series[cut:]]
+        assert got == expected, cut
+
+
+def _audio_frames() -> list[np.ndarray]:
+    """1024-sample frames (AAC-sized, so windows straddle them): silence, a tone, noise."""
+    rng = np.random.default_rng(2)
+    t = np.arange(48_000) / 48_000
+    x = np.concatenate([np.zeros(24_000), 0.3 * np.sin(2 * np.pi * 440 * t),
+                        0.01 * rng.standard_normal(24_000)])
+    return [x[i:i + 1024] for i in range(0, x.shape[0], 1024)]
+
+
+def _video_frames() -> list[np.ndarray]:
+    """Padded-plane views of a panning texture, with a resolution change and a black frame."""
+    rng = np.random.default_rng(3)
+    texture = rng.integers(0, 256, (300, 400), dtype=np.uint8)
+    frames = [texture[k:k + 240, 2 * k:2 * k + 320] for k in range(12)]
+    frames[6] = np.zeros((240, 320), np.uint8)
+    return frames + [texture[k:k + 120, k:k + 160] for k in range(8)]
+
+
+@pytest.mark.parametrize(
+    ("make", "inputs"),
+    [
+        (lambda: AudioFeatureExtractor(48_000), _audio_frames),
+        (lambda: VideoFeatureExtractor(), _video_frames),
+        (lambda: FrameTiming(window=5),
+         lambda: [0.04 * k + (0.005 if k % 3 == 0 else 0.0) for k in range(40)] + [0.5, 1.7]),
+    ],
+    ids=["AudioFeatureExtractor", "VideoFeatureExtractor", "FrameTiming"],
+)
+def test_media_features_round_trip_and_continue_identically(make, inputs):
+    items = inputs()
+    reference = make()
+    expected = [_comparable(reference.update(x)) for x in items]
+    for cut in range(1, len(items), 3):
+        state = make()
+        got = [_comparable(state.update(x)) for x in items[:cut]]
+        state = pickle.loads(pickle.dumps(state))
+        got += [_comparable(state.update(x)) for x in items[cut:]]
         assert got == expected, cut
