@@ -210,6 +210,12 @@ class AudioFeatureExtractor:
                 for k, (level, voice, clipped, floor) in enumerate(out.tolist())]
 
     @property
+    def window_seconds(self) -> float:
+        """The exact length of a (complete) window in seconds: ``window_len / sample_rate``,
+        which differs from ``window_ms / 1000`` when that is not a whole number of samples."""
+        return self.window_len / self.sample_rate
+
+    @property
     def noise_floor_dbfs(self) -> float:
         """The current noise-floor estimate, in dBFS."""
         return float(self._state[_FLOOR])

@@ -85,7 +85,9 @@ def test_a_minus_20_dbfs_sine_and_a_440_hz_tone():
 @pytest.mark.parametrize("rate", [8_000, 16_000, 44_100, 48_000])
 def test_level_is_the_rms_of_each_window_in_db(rate):
     x = noise(0.5, -30, seed=rate, rate=rate) * np.linspace(0.1, 2, round(0.5 * rate))
-    got = AudioFeatureExtractor(rate).update(x)
+    features = AudioFeatureExtractor(rate)
+    got = features.update(x)
+    assert features.window_seconds == 0.02
     expected = reference_windows(x, rate=rate)
     assert len(got) == len(expected) == (x.shape[0] // round(rate * 0.02))
     assert [w.start for w in got] == [e[0] for e in expected]
@@ -271,6 +273,13 @@ def test_bad_input_is_refused_and_leaves_the_state_alone():
         features.update(np.zeros(960, dtype=np.int32))
     assert features.update(np.empty(0)) == []
     assert [w.start for w in features.update(np.full(460, 0.1))] == [0.0]
+
+
+def test_window_length_is_rounded_to_whole_samples():
+    features = AudioFeatureExtractor(11_025)        # 20 ms = 220.5 samples
+    assert features.window_len == 220 and features.window_seconds == 220 / 11_025
+    windows = features.update(np.zeros(1000))
+    assert [w.start for w in windows] == [k * 220 / 11_025 for k in range(4)]
 
 
 @pytest.mark.parametrize("kwargs", [
