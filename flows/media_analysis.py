@@ -170,7 +170,7 @@ class MediaAnalyzer:
             self._emit(out, state, record, f"{record.hook}/{record.label}", "info",
                        {"pts": record.pts, "text": record.text, "score": record.score,
                         "meta": record.meta}, detector="hook")
-        self._check_drift(state, record, now, out)
+        self._check_drift(state, record, out)
         return out
 
     def _on_video(self, state: MediaState, r: MediaRecord, out: list[Output]) -> None:
@@ -325,9 +325,8 @@ class MediaAnalyzer:
             return True, since
         return active, since
 
-    def _check_drift(self, state: MediaState, r: MediaRecord, now: float,
-                     out: list[Output]) -> None:
-        """Compare the audio and video clocks once per ``window_seconds`` of wall time.
+    def _check_drift(self, state: MediaState, r: MediaRecord, out: list[Output]) -> None:
+        """Compare the audio and video clocks once per ``window_seconds`` of the edge's clock.
 
         ``ts - pts`` is a clock's offset plus the record's delay; its minimum over
         an interval is the offset plus the smallest delay, which network jitter
@@ -338,12 +337,13 @@ class MediaAnalyzer:
             line = state.video if r.kind == "video" else state.audio
             offset = r.ts - r.pts
             line.min_offset = offset if line.min_offset is None else min(line.min_offset, offset)
+        edge_time = r.ts
         if state.drift_interval_end is None:
-            state.drift_interval_end = now + self.config.window_seconds
+            state.drift_interval_end = edge_time + self.config.window_seconds
             return
-        if now < state.drift_interval_end:
+        if edge_time < state.drift_interval_end:
             return
-        state.drift_interval_end = now + self.config.window_seconds
+        state.drift_interval_end = edge_time + self.config.window_seconds
         video, audio = state.video.min_offset, state.audio.min_offset
         state.video.min_offset = state.audio.min_offset = None
         if video is None or audio is None:

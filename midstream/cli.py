@@ -42,9 +42,13 @@ Configuration of `run` comes from MIDSTREAM_* environment variables; see the REA
 
 def _demo(args: argparse.Namespace) -> int:
     from midstream.demo import run_demo
+    from midstream.media_demo import run_media_demo
 
-    run_demo(replay=Path(args.replay), speed=args.speed, metrics_port=args.metrics_port,
-             rules_path=args.rules, shapes_path=args.shapes)
+    if not args.media_only:
+        run_demo(replay=Path(args.replay), speed=args.speed, metrics_port=args.metrics_port,
+                 rules_path=args.rules, shapes_path=args.shapes)
+    if not args.no_media:
+        run_media_demo(speed=args.speed)
     return 0
 
 
@@ -111,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rules", default=None, help="rules file (default: the bundled rules)")
     demo.add_argument("--shapes", default=None,
                       help="shape templates file (default: the bundled shapes)")
+    shown = demo.add_mutually_exclusive_group()
+    shown.add_argument("--no-media", action="store_true",
+                       help="only the LLM streams (skip the synthetic media streams)")
+    shown.add_argument("--media-only", action="store_true",
+                       help="only the synthetic media streams")
     demo.set_defaults(handler=_demo)
 
     sub.add_parser("stack", help="local Kafka + Prometheus: up | down | status (see stack -h)",

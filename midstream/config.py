@@ -187,7 +187,7 @@ class MediaConfig:
     """No voice for this long is a ``long_silence``."""
     freeze_seconds: float = 2.0
     """No motion for this long while frames keep arriving is a ``freeze``."""
-    freeze_motion: float = 0.5
+    freeze_motion: float = 0.1
     """Motion (mean absolute luma difference, 0-255) at or below this is no motion."""
     black_seconds: float = 2.0
     """Black frames for this long are a ``black_screen``."""

@@ -88,11 +88,26 @@ def _summary(record: dict[str, Any]) -> str:
         return (f"{d.get('series')} series matched {d.get('template')!r} "
                 f"seq {d.get('start_seq')}-{d.get('end_seq')}, DTW {d.get('distance'):.1f} "
                 f"<= {d.get('threshold')}, ")
+    if detector in ("media", "hook"):
+        return _media_summary(d)
     if "phrase" in d:
         return f"{d['phrase']!r}, "
     if "span" in d:
         return f"chars {d['span'][0]}-{d['span'][1]} (text withheld), "
     return ""
+
+
+def _media_summary(detail: dict[str, Any]) -> str:
+    """``key value`` pairs of a media or hook insight's scalar details.
+
+    >>> _media_summary({"pts": 6.0, "speech_ratio": 0.5, "meta": {"x": 1}, "text": None})
+    'pts 6.0, speech_ratio 0.5'
+    """
+    shown = [f"{key} {value}" for key, value in detail.items()
+             if value is not None and isinstance(value, (int, float, str, bool))]
+    if isinstance(detail.get("meta"), dict) and "codec" in detail["meta"]:
+        shown.append(f"codec {detail['meta']['codec']}")
+    return ", ".join(shown[:7])
 
 
 def _scores(scores: dict[str, Any]) -> str:

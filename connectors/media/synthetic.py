@@ -61,13 +61,18 @@ class LavfiPlayer:
     speed
         1.0 plays in real time (frames are handed over when their pts comes);
         0 plays as fast as it decodes.
+    announce_end
+        Emit ``ended`` at the end. Without it the stream just stops, like a
+        publisher whose network went away.
     """
 
     def __init__(self, graph: str, tap: FeatureTap, *, speed: float = 1.0,
+                 announce_end: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.graph = graph
         self.tap = tap
         self.speed = speed
+        self.announce_end = announce_end
         self.clock = clock
         self.done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,7 +101,8 @@ class LavfiPlayer:
         except av.FFmpegError as exc:
             self.tap.status("error", error=f"lavfi graph failed: {exc}")
         finally:
-            self.tap.status("ended")
+            if self.announce_end:
+                self.tap.status("ended")
             self.done.set()
 
     def start(self) -> None:
