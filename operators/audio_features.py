@@ -175,10 +175,14 @@ class AudioFeatureExtractor:
         x = np.asarray(samples)
         if x.ndim != 1:
             raise ValueError(f"samples must be 1-d mono, got shape {x.shape}")
+        # The kernel is compiled for one type, a writable C-contiguous float64 array.
         if x.dtype == np.int16:
             x = x * _INT16_SCALE
+        elif x.dtype == np.float64:
+            if not (x.flags.c_contiguous and x.flags.writeable):
+                x = x.copy()
         elif x.dtype.kind == "f":
-            x = x.astype(np.float64, copy=False)
+            x = x.astype(np.float64)
         else:
             raise ValueError(f"samples must be float32/float64 or int16, got {x.dtype}")
         out = np.empty(((int(self._state[_PENDING]) + x.shape[0]) // self.window_len, 4))

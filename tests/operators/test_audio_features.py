@@ -237,6 +237,18 @@ def test_int16_input_equals_the_same_samples_as_floats():
             == feed(AudioFeatureExtractor(RATE), as32.astype(np.float64)))
 
 
+def test_strided_and_read_only_input_equals_a_contiguous_copy():
+    stereo = np.repeat(speechlike(), 2)                       # interleaved L, R
+    left = stereo[0::2]
+    read_only = speechlike()
+    read_only.flags.writeable = False
+    expected = AudioFeatureExtractor(RATE).update(np.ascontiguousarray(left))
+    assert AudioFeatureExtractor(RATE).update(left) == expected
+    assert AudioFeatureExtractor(RATE).update(read_only) == expected
+    from_bytes = np.frombuffer((speechlike() * 32767).astype(np.int16).tobytes(), np.int16)
+    assert len(AudioFeatureExtractor(RATE).update(from_bytes)) == 75
+
+
 def test_flush_emits_the_partial_window_and_the_stream_goes_on_after_it():
     features = AudioFeatureExtractor(16_000)  # 320-sample windows
     assert features.flush() == []
