@@ -8,7 +8,9 @@
   black/white at known wall times) and :class:`ToneAudioTrack` (a sine tone).
 * ``python -m tests.integration.webrtc_peers --url URL --streams N`` runs N
   senders in their own process (benchmarks keep their encoding apart from the
-  ingest's process), printing one JSON line per flip with ``--flip-period``.
+  ingest's process). It prints JSON lines: ``{"ready": true}`` once all are
+  connected, ``{"t", "frames_sent"}`` every ``--report-every`` seconds, and
+  ``{"flip", "white", "stream_id"}`` per black/white flip with ``--flip-period``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import fractions
+import json
 import math
 import os
 import shutil
@@ -221,8 +224,7 @@ async def send(url: str, stream_id: str, *, video: PatternVideoTrack | None = No
 async def _run_senders(args: argparse.Namespace) -> None:
     def on_flip(stream_id: str) -> Callable[[float, bool], None]:
         def report(at: float, white: bool) -> None:
-            print(f'{{"flip": {at:.6f}, "white": {str(white).lower()}, '
-                  f'"stream_id": "{stream_id}"}}', flush=True)
+            print(json.dumps({"flip": at, "white": white, "stream_id": stream_id}), flush=True)
         return report
 
     senders = []
@@ -232,16 +234,18 @@ async def _run_senders(args: argparse.Namespace) -> None:
                                   flip_period=args.flip_period, on_flip=on_flip(stream_id))
         audio = None if args.no_audio else ToneAudioTrack()
         senders.append(await send(args.url, stream_id, video=video, audio=audio))
-    print('{"ready": true}', flush=True)
+    print(json.dumps({"ready": True}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), args.seconds)
-    sent = {s.stream_id: s.video.frames_sent if s.video else 0 for s in senders}
+    deadline = loop.time() + args.seconds
+    while not stop.is_set() and loop.time() < deadline:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(args.report_every, deadline - loop.time()))
+        sent = {s.stream_id: s.video.frames_sent if s.video else 0 for s in senders}
+        print(json.dumps({"t": time.time(), "frames_sent": sent}), flush=True)
     await asyncio.gather(*(s.close() for s in senders))
-    print(f'{{"frames_sent": {sent}}}'.replace("'", '"'), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -256,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--flip-period", type=float, default=None)
     p.add_argument("--no-audio", action="store_true")
+    p.add_argument("--report-every", type=float, default=1.0,
+                   help="print the frames sent per stream this often (seconds)")
     asyncio.run(_run_senders(p.parse_args(argv)))
 
 
