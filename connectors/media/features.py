@@ -178,7 +178,7 @@ class FeatureTap:
         frame_origin = pts - self._audio_samples_seen / rate
         self._audio_samples_seen += samples.shape[0]
         extractor = self.audio_features
-        duration = extractor.window_ms / 1000.0
+        duration = extractor.window_seconds
         for window in extractor.update(samples):
             self._record("audio", pts=round(frame_origin + window.start, 6), duration=duration,
                          sample_rate=rate, rms_dbfs=round(window.rms_dbfs, 2), voice=window.voice,
