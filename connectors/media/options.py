@@ -34,6 +34,11 @@ class PullOptions:
         first frame. The small defaults bring the first frame of a live RTMP
         stream to about 0.45 s instead of 1.8 s; ``fflags=nobuffer`` would be
         slower, not faster, so it is not set.
+    rejoin_analyzeduration_us
+        Joining an RTMP stream that is already live, the short probe can end
+        before the first video packet (nginx-rtmp waits for a keyframe, up to
+        one GOP). When the metadata announces video that the probe did not
+        find, the URL is opened once more with this longer analysis.
     open_timeout_s, read_timeout_s
         PyAV's ``timeout=(open, read)``: the longest a connect, or one read,
         may wait for data. The read timeout also bounds how long
@@ -68,6 +73,7 @@ class PullOptions:
 
     probesize: int = 32768
     analyzeduration_us: int = 200_000
+    rejoin_analyzeduration_us: int = 2_000_000
     open_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
     initial_backoff_s: float = 0.5
@@ -84,6 +90,9 @@ class PullOptions:
     def __post_init__(self) -> None:
         if self.probesize < 32:
             raise PullConfigError(f"probesize must be at least 32 bytes, got {self.probesize}")
+        if self.rejoin_analyzeduration_us < 0:
+            raise PullConfigError(
+                f"rejoin_analyzeduration_us must be >= 0, got {self.rejoin_analyzeduration_us}")
         if self.analyzeduration_us < 0:
             raise PullConfigError(
                 f"analyzeduration_us must be >= 0, got {self.analyzeduration_us}")

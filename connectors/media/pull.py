@@ -104,6 +104,9 @@ class PullStats:
     gaps
         Jumps forward in media time larger than ``gap_threshold_s`` inside one
         connection, each reported as an ``error`` status record.
+    long_probes
+        Opens repeated with ``rejoin_analyzeduration_us`` because the short
+        probe found no video that the stream's metadata announced.
     """
 
     frames: int = 0
@@ -115,6 +118,7 @@ class PullStats:
     decode_errors: int = 0
     skipped_frames: int = 0
     gaps: int = 0
+    long_probes: int = 0
 
 
 class _SessionEnd(Exception):
@@ -124,6 +128,14 @@ class _SessionEnd(Exception):
         super().__init__(reason)
         self.reason = reason
         self.opened = opened
+
+
+_VIDEO_METADATA = frozenset({"videocodecid", "width", "displaywidth", "framerate"})
+"""FLV/RTMP metadata keys that announce a video stream (nginx-rtmp sends ``displayWidth``)."""
+
+
+def _announces_video(container: av.container.InputContainer) -> bool:
+    return any(key.lower() in _VIDEO_METADATA for key in container.metadata)
 
 
 class MediaPuller:
@@ -246,10 +258,22 @@ class MediaPuller:
             raise _SessionEnd(f"{self.url}: end of stream", opened=True)
 
     def _open(self) -> av.container.InputContainer:
+        options = container_options(self.source, self.options)
+        container = self._open_with(options)
+        if self.options.video and not container.streams.video and _announces_video(container):
+            # Joining a stream that is already live, the short probe can end before the
+            # first video packet (the server waits for a keyframe), and PyAV never shows
+            # a stream that appears after the open. Probe once more, for longer.
+            container.close()
+            self.stats.long_probes += 1
+            longer = max(self.options.analyzeduration_us, self.options.rejoin_analyzeduration_us)
+            container = self._open_with({**options, "analyzeduration": str(longer)})
+        return container
+
+    def _open_with(self, options: dict[str, str]) -> av.container.InputContainer:
         try:
             container = av.open(
-                self.url,
-                options=container_options(self.source, self.options),
+                self.url, options=options,
                 timeout=(self.options.open_timeout_s, self.options.read_timeout_s),
             )
         except Exception as exc:  # any failure to open is retried

@@ -17,6 +17,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -30,6 +31,11 @@ from midstream.stack import (
     stop_kafka,
     stop_prometheus,
 )
+from midstream.stack.nginx_rtmp import NginxRtmpServer, start_nginx_rtmp, stop_nginx_rtmp
+from tests.integration.media_peers import Publisher, stop_publisher
+
+if TYPE_CHECKING:
+    from connectors.media.pull import MediaPuller
 
 _HERE = Path(__file__).parent
 
@@ -150,3 +156,52 @@ def promtool() -> str:
         unavailable("promtool is not installed (apt-get install prometheus)")
     assert path is not None
     return path
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """Path of the ``ffmpeg`` executable, which publishes the media test patterns."""
+    path = shutil.which("ffmpeg")
+    if path is None:
+        unavailable("ffmpeg is not installed (apt-get install ffmpeg; deploy/setup.sh does it)")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def nginx_rtmp(ffmpeg: str) -> Iterator[NginxRtmpServer]:
+    """A private nginx with the RTMP module (live application ``live``, HLS served over HTTP).
+
+    Publish to ``server.stream_url(name)``, read HLS at ``server.hls_url(name)``.
+    Use a fresh name per test: nginx-rtmp keeps stale playlists of old names.
+    """
+    try:
+        server = start_nginx_rtmp()
+    except StackError as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        unavailable(f"cannot start nginx with the RTMP module: {problem}")
+    try:
+        yield server
+    finally:
+        stop_nginx_rtmp(server)
+
+
+@pytest.fixture
+def publishers() -> Iterator[list[Publisher]]:
+    """Media publishers (ffmpeg) a test starts; each is stopped by PID at teardown."""
+    started: list[Publisher] = []
+    yield started
+    for publisher in started:
+        stop_publisher(publisher)
+
+
+@pytest.fixture
+def pullers() -> Iterator[list[MediaPuller]]:
+    """Media pullers a test starts; each is stopped at teardown."""
+    started: list[MediaPuller] = []
+    yield started
+    for puller in started:
+        puller.stop(timeout=10.0)

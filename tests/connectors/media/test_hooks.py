@@ -50,7 +50,7 @@ def play(hooks: list[object]) -> list[MediaRecord]:
 def test_dtmf_transcriber_reads_the_dialled_digits_from_decoded_audio() -> None:
     labels = [r for r in play([DtmfTranscriber(pause_seconds=0.5)]) if r.kind == "label"]
     assert [r.text for r in labels if r.label == "digit"] == list("159#")
-    starts = [r.pts for r in labels if r.label == "digit"]
+    starts = [r.pts or 0.0 for r in labels if r.label == "digit"]
     assert np.allclose(starts, [0.0, 0.2, 0.4, 0.6], atol=0.021)
     (transcript,) = [r for r in labels if r.label == "transcript"]
     assert transcript.text == "159#" and transcript.hook == "dtmf"
