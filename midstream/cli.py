@@ -66,7 +66,10 @@ def _run(args: argparse.Namespace) -> int:
     from bytewax.run import cli_main
     from prometheus_client import start_http_server
 
-    from flows.llm_stream import kafka_flow
+    if args.flow == "media":
+        from flows.media import kafka_flow
+    else:
+        from flows.llm_stream import kafka_flow
 
     if args.brokers:
         os.environ["MIDSTREAM_BROKERS"] = args.brokers
@@ -74,6 +77,12 @@ def _run(args: argparse.Namespace) -> int:
         start_http_server(args.metrics_port, addr=args.metrics_host)
     cli_main(kafka_flow(), workers_per_process=1)
     return 0
+
+
+def _ingest(argv: list[str]) -> int:
+    from midstream.ingest import run_ingest
+
+    return run_ingest(argv)
 
 
 def _stack(argv: list[str]) -> int:
@@ -137,7 +146,12 @@ def _parser() -> argparse.ArgumentParser:
     topics.add_argument("--partitions", type=int, default=4)
     topics.set_defaults(handler=_topics)
 
-    run = sub.add_parser("run", help="run the LLM-stream job against Kafka (1 worker)")
+    sub.add_parser("ingest", help="media in over WebRTC, RTMP, HLS (see ingest -h)",
+                   add_help=False)
+
+    run = sub.add_parser("run", help="run the LLM-stream (or media) job against Kafka (1 worker)")
+    run.add_argument("--flow", choices=("llm", "media"), default="llm",
+                     help="llm: token events in; media: feature records in (default llm)")
     run.add_argument("--brokers", default=None, help="overrides MIDSTREAM_BROKERS")
     run.add_argument("--metrics-port", type=int, default=3030,
                      help="serve Prometheus metrics on this port (default 3030; 0 = off)")
@@ -155,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         return _gateway(argv[1:])
     if argv and argv[0] == "realtime":
         return _realtime(argv[1:])
+    if argv and argv[0] == "ingest":
+        return _ingest(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
