@@ -17,7 +17,8 @@ What it finds, as insights (``detector="media"`` unless noted):
 * ``resolution_changed``;
 * ``av_drift`` (then ``av_drift_recovered``): the audio and video clocks move
   apart by more than ``av_drift_seconds`` against their relation at the start;
-* ``dead`` (then ``revived``): no record for ``dead_seconds`` of wall-clock time;
+* ``dead`` (then ``revived``): no audio or video record for ``dead_seconds`` of
+  wall-clock time (status records, such as a puller's reconnection attempts, don't count);
 * ``connected``, ``dropped``, ``reconnecting``, ``ended``, ``error``: the
   connector's status records;
 * ``detector="regime"``: the regime of the motion and audio-level series
@@ -103,6 +104,9 @@ class MediaState:
     stream_id: str
     source: str | None = None
     last_wall: float = 0.0
+    """Wall-clock time of the latest record of any kind."""
+    last_media_wall: float | None = None
+    """Wall-clock time of the latest audio or video record (status records don't count)."""
     last_seq: int = 0
     dead: bool = False
     ended: bool = False
@@ -152,11 +156,14 @@ class MediaAnalyzer:
         out: list[Output] = []
         self.metrics.records.labels(record.kind).inc()
         self.metrics.record_delay.observe(max(0.0, now - record.ts))
-        if state.dead:
+        media = record.kind in ("video", "audio")
+        if state.dead and media:
             state.dead = False
             self._condition("dead", False)
             self._emit(out, state, record, "revived", "info",
-                       {"silent_for_seconds": round(now - state.last_wall, 3)})
+                       {"silent_for_seconds": round(now - (state.last_media_wall or now), 3)})
+        if media or state.last_media_wall is None:
+            state.last_media_wall = now  # a stream that connects and sends nothing dies too
         state.last_wall = now
         state.last_seq = record.seq
         state.source = record.source or state.source
@@ -380,9 +387,9 @@ class MediaAnalyzer:
 
     def next_timer(self, state: MediaState) -> float:
         """Wall-clock time of this stream's next check (dead stream, or forgetting it)."""
-        quiet = state.dead or state.ended
-        return state.last_wall + (self.config.forget_seconds if quiet
-                                  else self.config.dead_seconds)
+        if state.dead or state.ended:
+            return state.last_wall + self.config.forget_seconds
+        return (state.last_media_wall or state.last_wall) + self.config.dead_seconds
 
     def on_timer(self, state: MediaState, now: float) -> tuple[list[Output], bool]:
         """Fire due timers; returns the insights and whether to forget the stream."""
@@ -399,7 +406,7 @@ class MediaAnalyzer:
         record = events.insight(
             stream_id=state.stream_id, ts=now, detector="media", kind="dead", severity="error",
             at_seq=state.last_seq,
-            detail={"silent_for_seconds": round(now - state.last_wall, 3),
+            detail={"silent_for_seconds": round(now - (state.last_media_wall or now), 3),
                     "source": state.source, "last_video_pts": state.video.last_pts,
                     "last_audio_pts": state.audio.last_pts})
         self.metrics.insights.labels("media", "dead").inc()

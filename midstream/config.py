@@ -192,7 +192,7 @@ class MediaConfig:
     black_seconds: float = 2.0
     """Black frames for this long are a ``black_screen``."""
     dead_seconds: float = 5.0
-    """No record at all for this long (wall clock) is a ``dead`` stream."""
+    """No audio or video record for this long (wall clock) is a ``dead`` stream."""
     fps_drop_ratio: float = 0.6
     """A window whose fps falls below this share of the stream's usual fps is an ``fps_drop``."""
     av_drift_seconds: float = 0.2

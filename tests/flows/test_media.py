@@ -245,3 +245,18 @@ def test_state_pickles_midway_and_resumes_identically() -> None:
         if twin is not None:
             twin_found += analyzer.on_record(twin, r, r.ts)
     assert [f[1]["id"] for f in found if f[1]["at_seq"] > 40] == [f[1]["id"] for f in twin_found]
+
+
+def test_reconnection_attempts_do_not_keep_a_dead_stream_alive() -> None:
+    analyzer = MediaAnalyzer(CONFIG)
+    state = analyzer.new_state("cam")
+    records = list(Camera().video(0, 1))
+    for r in records:
+        analyzer.on_record(state, r, now=r.ts)
+    last = records[-1].ts
+    retry = MediaRecord(v=1, stream_id="cam", seq=999, ts=last + 2, kind="status",
+                        status="reconnecting", error="Connection refused")
+    assert [i["kind"] for _, i in analyzer.on_record(state, retry, now=last + 2)] == \
+        ["reconnecting"]
+    fired, _ = analyzer.on_timer(state, last + 3.1)
+    assert [i["kind"] for _, i in fired] == ["dead"]

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def fresh_topics(make_topics: Any, partitions: int = 2) -> Topics:
     """A unique set of MidStream topics on the broker."""
-    names = make_topics("tokens", "insights", "control", "feedback", "dlq",
+    names = make_topics("tokens", "insights", "control", "feedback", "dlq", "media",
                         partitions=partitions)
     return Topics(*names)
 
@@ -39,7 +39,7 @@ def new_topics(brokers: str, partitions: int = 1) -> Topics:
 
     suffix = uuid.uuid4().hex[:12]
     topics = Topics(*(f"{name}-{suffix}" for name in
-                      ("tokens", "insights", "control", "feedback", "dlq")))
+                      ("tokens", "insights", "control", "feedback", "dlq", "media")))
     create_topics(brokers, topics.all(), partitions)
     return topics
 
@@ -51,8 +51,8 @@ def job_env(brokers: str, topics: Topics, **extra: str) -> dict[str, str]:
             **extra}
 
 
-def job_command(*bytewax_args: str) -> list[str]:
-    return [sys.executable, "-m", "bytewax.run", "flows.llm_stream", *bytewax_args]
+def job_command(*bytewax_args: str, flow: str = "flows.llm_stream") -> list[str]:
+    return [sys.executable, "-m", "bytewax.run", flow, *bytewax_args]
 
 
 def run_job(env: dict[str, str], *bytewax_args: str, timeout: float = 120) -> str:
@@ -63,9 +63,10 @@ def run_job(env: dict[str, str], *bytewax_args: str, timeout: float = 120) -> st
     return done.stdout + done.stderr
 
 
-def start_job(env: dict[str, str], *bytewax_args: str) -> subprocess.Popen[str]:
+def start_job(env: dict[str, str], *bytewax_args: str,
+              flow: str = "flows.llm_stream") -> subprocess.Popen[str]:
     """Start a tailing job in the background; stop it with :func:`stop_job`."""
-    return subprocess.Popen(job_command(*bytewax_args), env=env, cwd=REPO,
+    return subprocess.Popen(job_command(*bytewax_args, flow=flow), env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
