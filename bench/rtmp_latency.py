@@ -20,6 +20,10 @@ Side by side, from the same publisher in the same run:
 * ``record in Kafka``: the same records as a consumer of the features topic
   receives them (``KafkaRecordPublisher``, then a confluent-kafka consumer).
 
+With audio, ffmpeg's muxer holds each video packet until the AAC stream
+catches up (about 40 ms here); ``--no-audio`` shows the path without that
+publisher-side wait. It is the same for every reader, the peer included.
+
 The broker is ``--brokers``, else a running ``python -m midstream.stack up``,
 else a private one for the run (bench/common.py).
 

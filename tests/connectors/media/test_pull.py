@@ -241,3 +241,29 @@ def test_silent_server_times_out_with_a_clear_reason() -> None:
     errors = [r.error for r in records if r.status == "error"]
     assert len(errors) == 2
     assert all(e is not None and e.startswith(f"{url}: no media within 0.5 s") for e in errors)
+
+
+@needs_ffmpeg
+def test_a_jump_in_media_time_is_reported_once_and_reading_goes_on(tmp_path: Path) -> None:
+    clip = tmp_path / "gap.ts"
+    subprocess.run(  # frames 25-49 cut out, timestamps kept: a 1 s hole
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "3",
+         "-vf", "select='not(between(n\\,25\\,49))'", "-fps_mode", "passthrough",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+        check=True, timeout=60,
+    )
+    records: list[MediaRecord] = []
+    puller = MediaPuller(str(clip), "gap", records.append)
+    puller.run(threading.Event())
+    assert statuses(records) == ["connected", "error", "ended"]
+    error = next(r for r in records if r.status == "error")
+    assert error.error is not None and error.error.startswith(f"{clip}: 1.04 s of video missing")
+    assert error.meta is not None and error.meta["gap_s"] == 1.04
+    video = pts_of(records, "video")
+    assert error.meta["media"] == "video" and error.meta["after_pts"] == pytest.approx(video[24])
+    assert puller.stats.gaps == 1 and puller.stats.video_frames == 50
+
+    quiet: list[MediaRecord] = []
+    MediaPuller(str(clip), "gap", quiet.append,
+                options=PullOptions(gap_threshold_s=None)).run(threading.Event())
+    assert statuses(quiet) == ["connected", "ended"]
