@@ -18,33 +18,16 @@ True
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
 
-from grafanalib._gen import DashboardEncoder
-from grafanalib.core import Dashboard, GridPos, Target, TimeSeries
+from grafanalib.core import Dashboard
 
+from grafana.panels import panel as _panel
+from grafana.panels import quantile as _quantile
+from grafana.panels import queries, to_json
 from midstream import metrics as m
 
-DATASOURCE = "${datasource}"
-
-
-def _quantile(q: float, metric: str, by: str = "") -> str:
-    group = f"le{', ' + by if by else ''}"
-    return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket[$__rate_interval])))"
-
-
-def _panel(title: str, exprs: dict[str, str], unit: str, x: int, y: int) -> TimeSeries:
-    return TimeSeries(
-        title=title,
-        dataSource=DATASOURCE,
-        targets=[Target(expr=e, legendFormat=legend, refId=chr(65 + i))
-                 for i, (legend, e) in enumerate(exprs.items())],
-        unit=unit,
-        gridPos=GridPos(h=8, w=12, x=x, y=y),
-    )
-
+__all__ = ["build_dashboard", "queries", "to_json"]
 
 def build_dashboard() -> Dashboard:
     """The dashboard object (see :func:`to_json`)."""
@@ -87,18 +70,6 @@ def build_dashboard() -> Dashboard:
     ]
     return Dashboard(title="MidStream: LLM streams", uid="midstream-llm", panels=panels,
                      refresh="5s", tags=["midstream"]).auto_panel_ids()
-
-
-def queries(dashboard: Dashboard) -> Iterator[str]:
-    """Every PromQL expression in the dashboard."""
-    for panel in dashboard.panels:
-        for target in panel.targets:
-            yield target.expr
-
-
-def to_json(dashboard: Dashboard) -> str:
-    """Grafana's import JSON."""
-    return json.dumps(dashboard.to_json_data(), cls=DashboardEncoder, indent=2, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from grafana.llm_stream_dashboard import build_dashboard, queries
+from grafana import llm_stream_dashboard, media_dashboard
+from grafana.panels import queries
 from midstream.stack import query
 
 
 def test_prometheus_accepts_every_dashboard_query(prometheus_url):
-    for expr in queries(build_dashboard()):
+    dashboards = (llm_stream_dashboard.build_dashboard(), media_dashboard.build_dashboard())
+    for expr in (e for d in dashboards for e in queries(d)):
         # `$__rate_interval` is Grafana's; Prometheus needs a concrete range.
         query(prometheus_url, expr.replace("$__rate_interval", "1m"))  # raises on a bad query
