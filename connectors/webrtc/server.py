@@ -7,9 +7,10 @@ audio and video tracks goes, decoded, to that stream's
 :class:`~connectors.media.features.FeatureTap`, which emits
 :class:`~midstream.media_events.MediaRecord` feature records (media timestamps
 kept: ``pts`` is ``frame.time``). The connection's life is reported as status
-records: ``connected``; ``dropped`` (ICE/DTLS failed, or no connection within
-``connect_timeout``) with the reason; ``ended`` (the peer closed, its tracks
-ended, or the ingest stopped); ``error`` for an offer that was refused.
+records: ``connected``; ``dropped`` with the reason (ICE/DTLS failed or was
+lost, no connection within ``connect_timeout``, no media for
+``media_timeout``); ``ended`` (the sender hung up, or the ingest stopped);
+``error`` for an offer that was refused.
 
 Scaling out: signalling is per peer and stateless (one offer, one answer, no
 shared session state), and each peer's media then flows straight to the
@@ -71,6 +72,7 @@ SOURCE = "webrtc"
 REJECTED_STREAM_ID = "webrtc-rejected"
 MAX_OFFER_BYTES = 64 * 1024
 DEFAULT_CONNECT_TIMEOUT = 30.0
+DEFAULT_MEDIA_TIMEOUT = 5.0
 _STATIC = Path(__file__).parent / "static"
 
 
@@ -196,6 +198,7 @@ class _Peer:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     kinds: list[str] = field(default_factory=list)
     live_tracks: int = 0
+    last_frame: float = 0.0  # loop time
     connected: bool = False
     finished: bool = False
 
@@ -228,6 +231,10 @@ class WebRtcIngest:
         that only decodes).
     connect_timeout
         Seconds a peer has, after its answer, to connect before it is dropped.
+    media_timeout
+        Seconds without any frame, once connected, before a peer is dropped (a sender that
+        vanished without hanging up is otherwise only noticed when ICE consent expires,
+        about 30 s later).
     max_offer_bytes
         Largest accepted offer body.
     """
@@ -239,11 +246,13 @@ class WebRtcIngest:
                  clock: Callable[[], float] = time.time,
                  tap_factory: Callable[[str], MediaTap] | None = None,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
                  max_offer_bytes: int = MAX_OFFER_BYTES) -> None:
         if max_peers < 1:
             raise ConfigError(f"max_peers must be at least 1, not {max_peers}")
-        if connect_timeout <= 0:
-            raise ConfigError(f"connect_timeout must be positive, not {connect_timeout}")
+        if connect_timeout <= 0 or media_timeout <= 0:
+            raise ConfigError(f"connect_timeout and media_timeout must be positive, not "
+                              f"{connect_timeout} and {media_timeout}")
         self.emit = emit
         self.host = host
         self.port = port
@@ -254,6 +263,7 @@ class WebRtcIngest:
         self.clock = clock
         self.tap_factory = tap_factory or self._feature_tap
         self.connect_timeout = connect_timeout
+        self.media_timeout = media_timeout
         self.max_offer_bytes = max_offer_bytes
         self._rtc_configuration = rtc_configuration(self.ice_servers)  # validates the URLs
         self._peers: dict[str, _Peer] = {}
@@ -395,7 +405,7 @@ class WebRtcIngest:
         if not peer.kinds:
             await self._finish(peer, "ended", reason="no track")
             raise InvalidOffer("the offer has no audio or video track the ingest can receive")
-        self._spawn(peer, self._connect_deadline(peer))
+        self._spawn(peer, self._watch(peer))
         log.info("answered stream %s from %s (%s)", stream_id, remote, "+".join(peer.kinds))
         description = pc.localDescription
         assert description is not None
@@ -412,18 +422,34 @@ class WebRtcIngest:
             return
         if state == "connected" and not peer.connected:
             peer.connected = True
+            peer.last_frame = asyncio.get_running_loop().time()
             peer.tap.status("connected", meta={"remote": peer.remote, "tracks": peer.kinds})
         elif state == "failed":
             await self._finish(peer, "dropped", error="the ICE/DTLS connection failed")
         elif state == "closed":
-            await self._finish(peer, "ended", reason="the connection closed")
+            # Not closed by us (that sets `finished` first). A sender that hangs up ends its
+            # tracks first (RTCP BYE); live tracks here mean the connection was lost.
+            if peer.live_tracks:
+                await self._finish(peer, "dropped", error="the connection was lost with media "
+                                   "still flowing (ICE consent expired or DTLS closed)")
+            else:
+                await self._finish(peer, "ended", reason="the connection closed")
 
-    async def _connect_deadline(self, peer: _Peer) -> None:
-        await asyncio.sleep(self.connect_timeout)
-        if not peer.connected:
-            await self._finish(peer, "dropped", error=f"no connection within "
-                               f"{self.connect_timeout:g} s of the answer (ICE: "
-                               f"{peer.pc.iceConnectionState})")
+    async def _watch(self, peer: _Peer) -> None:
+        """Drop a peer that does not connect in time, or whose media stops while connected."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connect_timeout
+        while not peer.finished:
+            await asyncio.sleep(min(0.5, self.media_timeout / 4))
+            now = loop.time()
+            if not peer.connected and now >= deadline:
+                await self._finish(peer, "dropped", error=f"no connection within "
+                                   f"{self.connect_timeout:g} s of the answer (ICE: "
+                                   f"{peer.pc.iceConnectionState})")
+            elif peer.connected and now - peer.last_frame >= self.media_timeout:
+                await self._finish(peer, "dropped", error=f"no media for "
+                                   f"{self.media_timeout:g} s: the sender vanished without "
+                                   f"hanging up, or its network failed")
 
     async def _consume(self, peer: _Peer, track: MediaStreamTrack) -> None:
         """Hand every decoded frame of one track to the peer's tap until the track ends."""
@@ -434,6 +460,7 @@ class WebRtcIngest:
                 frame = await track.recv()
             except MediaStreamError:
                 break
+            peer.last_frame = asyncio.get_running_loop().time()
             try:
                 handle(frame)
             except Exception:  # one bad frame (or a tap bug) must not end the stream

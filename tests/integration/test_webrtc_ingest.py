@@ -9,6 +9,8 @@ offers 127.0.0.1 host candidates (``host_addresses``).
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import statistics
 import subprocess
 from collections.abc import Callable, Iterator
@@ -178,3 +180,31 @@ def test_bad_offers_are_refused_and_a_good_peer_still_connects() -> None:
     assert all(r.error for r in errors)
     assert collected.statuses("good-1")[0] == "connected"
     assert collected.of("good-1", "audio")
+
+
+def test_chromium_hanging_up_ends_and_vanishing_drops(
+        launch_chromium: Callable[[str], subprocess.Popen[bytes]]) -> None:
+    """A page that hangs up gives ``ended``; a browser killed mid-stream, ``dropped``."""
+    collected = Collected()
+
+    async def main() -> None:
+        ingest = WebRtcIngest(collected, host_addresses=("127.0.0.1",), media_timeout=3.0)
+        await ingest.start()
+        try:
+            launch_chromium(f"{ingest.url}/?stream_id=hangs-up&autostart=1&stop_after=4")
+            vanishing = launch_chromium(f"{ingest.url}/?stream_id=vanishes&autostart=1")
+            await collected.wait_for(lambda: all(
+                "connected" in collected.statuses(s) for s in ("hangs-up", "vanishes")), 20)
+            await collected.wait_for(lambda: len(collected.of("vanishes", "video")) >= 20, 10)
+            os.killpg(vanishing.pid, signal.SIGKILL)
+            killed = collected.of("vanishes", "video")[-1].ts
+            await collected.wait_for(lambda: not ingest.stream_ids, 15)
+        finally:
+            await ingest.stop()
+        dropped = collected.of("vanishes", "status")[-1]
+        assert dropped.status == "dropped" and dropped.error and "no media" in dropped.error
+        assert 2.5 <= dropped.ts - killed <= 5.0
+
+    asyncio.run(main())
+    assert collected.statuses("hangs-up") == ["connected", "ended"]
+    assert collected.statuses("vanishes") == ["connected", "dropped"]
