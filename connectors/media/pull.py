@@ -99,6 +99,8 @@ class PullStats:
         Failed opens and dropped connections.
     decode_errors
         Packets that could not be decoded and were skipped.
+    feature_errors
+        Decoded frames on which the feature tap failed (logged, skipped).
     skipped_frames
         Frames skipped on resume because they were already delivered.
     gaps
@@ -116,6 +118,7 @@ class PullStats:
     reconnects: int = 0
     errors: int = 0
     decode_errors: int = 0
+    feature_errors: int = 0
     skipped_frames: int = 0
     gaps: int = 0
     long_probes: int = 0
@@ -211,6 +214,9 @@ class MediaPuller:
                 self._session(stop)
             except _SessionEnd as end:
                 reason, opened = end.reason, end.opened
+            except Exception as exc:  # a bug must not end the stream either: report, retry
+                log.exception("stream %s: unexpected failure", self.stream_id)
+                reason, opened = f"{self.url}: {type(exc).__name__}: {exc}", True
             else:  # stopped, or a file read to its end
                 break
             if stop.is_set():
@@ -244,8 +250,8 @@ class MediaPuller:
         # A file, or a playlist with #EXT-X-ENDLIST, has a duration; a live source has none.
         finite = self.source == "file" or container.duration is not None
         try:
-            self.stats.connects += 1
             streams = self._streams(container)
+            self.stats.connects += 1
             self.tap.status("connected", meta=self._describe(container, streams))
             for kind, frame in self._frames(container, streams, stop):
                 if stop.is_set():
@@ -327,11 +333,20 @@ class MediaPuller:
             self._delivered_this_session.add(kind)
             self._last[kind] = float(pts)
             self._check_gap(kind, float(pts))
+        try:
+            if kind == "video":
+                self.tap.video(frame)
+            else:
+                self.tap.audio(frame)
+        except Exception:  # one frame the features cannot handle must not end the stream
+            self.stats.feature_errors += 1
+            if self.stats.feature_errors == 1 or self.stats.feature_errors % 1000 == 0:
+                log.exception("stream %s: features failed on a %s frame (%d so far)",
+                              self.stream_id, kind, self.stats.feature_errors)
+            return
         if kind == "video":
-            self.tap.video(frame)
             self.stats.video_frames += 1
         else:
-            self.tap.audio(frame)
             self.stats.audio_frames += 1
         self.stats.frames += 1
 

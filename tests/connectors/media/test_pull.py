@@ -267,3 +267,25 @@ def test_a_jump_in_media_time_is_reported_once_and_reading_goes_on(tmp_path: Pat
     MediaPuller(str(clip), "gap", quiet.append,
                 options=PullOptions(gap_threshold_s=None)).run(threading.Event())
     assert statuses(quiet) == ["connected", "ended"]
+
+
+@needs_ffmpeg
+def test_a_failing_feature_tap_skips_the_frame_not_the_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", 1.0)
+    records: list[MediaRecord] = []
+    puller = MediaPuller(str(clip), "f", records.append)
+    original = puller.tap.video
+    calls = [0]
+
+    def flaky_video(frame: object) -> None:
+        calls[0] += 1
+        if calls[0] % 5 == 0:
+            raise ValueError("odd frame")
+        original(frame)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(puller.tap, "video", flaky_video)
+    puller.run(threading.Event())
+    assert statuses(records) == ["connected", "ended"]
+    assert puller.stats.feature_errors == 5 and puller.stats.video_frames == 20
