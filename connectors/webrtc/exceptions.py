@@ -24,7 +24,14 @@ class OfferRejected(WebRtcError):
 
 
 class InvalidOffer(OfferRejected):
-    """The offer is not a usable SDP offer (400, ``invalid_offer``)."""
+    """The offer is not a usable SDP offer (400, ``invalid_offer``).
+
+    ``stream_id`` is the valid stream id the refused request asked for, if any.
+    """
+
+    def __init__(self, message: str, *, stream_id: str | None = None) -> None:
+        super().__init__(message)
+        self.stream_id = stream_id
 
 
 class StreamIdConflict(OfferRejected):

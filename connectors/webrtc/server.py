@@ -172,7 +172,11 @@ def parse_offer(body: bytes, content_type: str, query_stream_id: str | None = No
         except UnicodeDecodeError:
             raise InvalidOffer("the SDP is not UTF-8 text") from None
         stream_id = None if query_stream_id is None else check_stream_id(query_stream_id)
-        return Offer(check_sdp(text), stream_id)
+        try:
+            return Offer(check_sdp(text), stream_id)
+        except InvalidOffer as exc:
+            exc.stream_id = stream_id
+            raise
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -180,11 +184,16 @@ def parse_offer(body: bytes, content_type: str, query_stream_id: str | None = No
                            "application/sdp)") from None
     if not isinstance(message, dict):
         raise InvalidOffer("the body must be a JSON object {\"type\": \"offer\", \"sdp\": ...}")
-    if message.get("type") != "offer":
-        raise InvalidOffer(f"\"type\" must be \"offer\", not {message.get('type')!r}")
     stream_id = message.get("stream_id", query_stream_id)
-    return Offer(check_sdp(message.get("sdp")),
-                 None if stream_id is None else check_stream_id(stream_id))
+    try:
+        if message.get("type") != "offer":
+            raise InvalidOffer(f"\"type\" must be \"offer\", not {message.get('type')!r}")
+        return Offer(check_sdp(message.get("sdp")),
+                     None if stream_id is None else check_stream_id(stream_id))
+    except InvalidOffer as exc:
+        with contextlib.suppress(InvalidOffer):
+            exc.stream_id = None if stream_id is None else check_stream_id(stream_id)
+        raise
 
 
 @dataclass(eq=False)
@@ -348,6 +357,8 @@ class WebRtcIngest:
                                    f"retry later or use another ingest")
             answer = await self._answer(stream_id, offer.sdp, request.remote)
         except OfferRejected as exc:
+            if isinstance(exc, InvalidOffer) and exc.stream_id is not None:
+                asked = exc.stream_id
             return self._reject(exc, asked)
         return _json(200, {"sdp": answer.sdp, "type": answer.type, "stream_id": stream_id})
 

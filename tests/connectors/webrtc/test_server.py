@@ -81,6 +81,16 @@ def test_stream_id_limits() -> None:
         parse_offer(SDP.encode(), "application/sdp", "")
 
 
+def test_a_refused_offer_names_the_valid_stream_id_it_asked_for() -> None:
+    with pytest.raises(InvalidOffer) as raised:
+        parse_offer(orjson.dumps({"type": "answer", "sdp": SDP, "stream_id": "cam"}),
+                    "application/json")
+    assert raised.value.stream_id == "cam"
+    with pytest.raises(InvalidOffer) as raised:
+        parse_offer(b"nope", "application/sdp", "mic")
+    assert raised.value.stream_id == "mic"
+
+
 def test_oversized_offer() -> None:
     with pytest.raises(InvalidOffer, match="too large"):
         parse_offer(b"v=0" + b" " * MAX_OFFER_BYTES, "application/sdp")
@@ -149,8 +159,10 @@ def _statuses(records: Records) -> list[tuple[str, str | None]]:
 @pytest.mark.parametrize("kwargs,stream_id", [
     ({"data": b"garbage", "headers": {"Content-Type": "application/json"}}, REJECTED_STREAM_ID),
     ({"data": b"", "headers": {"Content-Type": "application/json"}}, REJECTED_STREAM_ID),
-    ({"json": {"type": "answer", "sdp": SDP, "stream_id": "s1"}}, REJECTED_STREAM_ID),
-    ({"json": {"type": "offer", "sdp": "nope", "stream_id": "s1"}}, REJECTED_STREAM_ID),
+    ({"json": {"type": "answer", "sdp": SDP, "stream_id": "s1"}}, "s1"),
+    ({"json": {"type": "offer", "sdp": "nope", "stream_id": "s1"}}, "s1"),
+    ({"json": {"type": "offer", "sdp": "nope", "stream_id": ""}}, REJECTED_STREAM_ID),
+    ({"json": {"type": "offer", "sdp": SDP, "stream_id": "x" * 300}}, REJECTED_STREAM_ID),
     ({"data": b"hello", "headers": {"Content-Type": "application/sdp"},
       "params": {"stream_id": "s2"}}, "s2"),
     ({"data": b"v=0" + b" " * (2 * MAX_OFFER_BYTES),
