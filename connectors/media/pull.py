@@ -27,7 +27,16 @@ frames at or before it are skipped, so a reconnect to the same playlist does
 not count the same segments twice. Live RTMP cannot be resumed: the server
 sends only what is live, what was missed while disconnected is gone, and the
 gap is reported by the ``dropped`` / ``reconnecting`` / ``connected`` records
-instead.
+instead. A restarted RTMP publisher starts a new timeline near 0.
+
+**Timestamps** are the source's: ``pts`` is ``frame.time``. HLS timestamps are
+the segments' MPEG-TS times, offset from the publisher's by the HLS muxer's
+delay, so compare ``pts`` within one source, not between RTMP and HLS.
+
+**Stopping.** PyAV exposes no interrupt callback, only ``timeout=(open, read)``,
+so a read that waits on a silent source ends only by its timeout: ``stop``
+takes up to ``read_timeout_s`` (``open_timeout_s`` while connecting); on a
+flowing stream, or in a backoff wait, it is immediate.
 
 Examples
 --------
