@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from midstream.config import Topics
+from midstream.stack import query_until
 from midstream.stack.nginx_rtmp import NginxRtmpServer
 from tests.integration.jobs import (
     REPO,
@@ -32,6 +33,8 @@ from tests.integration.jobs import (
 from tests.integration.media_peers import Publisher, fresh_name, start_publisher
 
 DEAD_SECONDS = 3.0
+METRICS_PORT = "3030"
+"""The port the local Prometheus scrapes (midstream/stack's config)."""
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +42,7 @@ def media_job(kafka_brokers: str) -> Iterator[Topics]:
     """Fresh topics with the media job tailing them."""
     topics = new_topics(kafka_brokers)
     env = job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest",
+                  BYTEWAX_DATAFLOW_API_ENABLED="1", BYTEWAX_DATAFLOW_API_PORT=METRICS_PORT,
                   MIDSTREAM_MEDIA_DEAD_SECONDS=str(DEAD_SECONDS),
                   MIDSTREAM_MEDIA_WINDOW_SECONDS="2", MIDSTREAM_MEDIA_LONG_SILENCE_SECONDS="2")
     job = start_job(env, flow="flows.media")
@@ -118,3 +122,24 @@ def test_bad_feature_records_go_to_the_dlq_and_the_job_goes_on(kafka_brokers: st
     assert dead[0]["source_topic"] == media_job.media
     found = wait_for_kinds(kafka_brokers, media_job, stream, {"connected"}, timeout=60)
     assert found[0]["detail"]["source"] == "test"
+
+
+def test_media_metrics_reach_prometheus(kafka_brokers: str, media_job: Topics,
+                                        prometheus_url: str) -> None:
+    stream = fresh_name("metrics")
+    now = time.time()
+    frames = [{"v": 1, "stream_id": stream, "seq": i, "ts": now + i / 25, "kind": "video",
+               "source": "test", "pts": i / 25, "width": 64, "height": 48, "luma": 100.0,
+               "motion": 2.0} for i in range(100)]
+    produce(kafka_brokers, media_job.media, frames)
+    instance = f'instance="127.0.0.1:{METRICS_PORT}"'
+    records = query_until(prometheus_url,
+                          f'midstream_media_records_total{{{instance},kind="video"}} >= 100',
+                          timeout=60)
+    assert records
+    assert query_until(prometheus_url, f"midstream_media_window_fps_count{{{instance}}} > 0",
+                       timeout=30)
+    # Labels stay bounded: no stream ids anywhere in the media metrics.
+    series = query_until(prometheus_url, f'{{__name__=~"midstream_media_.*",{instance}}}',
+                         timeout=30)
+    assert not any(stream in str(s["metric"]) for s in series)
