@@ -25,25 +25,22 @@ import os
 import pickle
 import sys
 import time
-from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any, TypeGuard
+from collections.abc import Mapping
+from typing import Any
 
-import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
-from bytewax.outputs import FixedPartitionedSink, Sink
+from bytewax.outputs import Sink
 
 from connectors.kafka import KafkaOutput, TokenTopicSource
 from flows.routing import (
     Clock,
     DeadLetters,
+    KeyedLogic,
     OutMessage,
     Payload,
     Router,
-    dead_letter_key,
-    timer_datetime,
+    keyed_flow,
 )
 from flows.stream_analysis import Output, StreamAnalyzer, StreamState
 from midstream import events
@@ -51,35 +48,19 @@ from midstream.config import AnalysisConfig, KafkaSettings, Topics
 from midstream.metrics import default_metrics
 
 
-class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
-    """Bytewax glue for one stream: parses its messages, feeds events and timers to the analyzer.
-
-    The snapshot is the pickled :class:`StreamState`: immutable bytes, as
-    Bytewax requires, and cheap to take.
-    """
+class StreamLogic(KeyedLogic[Payload, StreamState]):
+    """Bytewax glue for one stream: parses its messages, feeds events and timers to the analyzer."""
 
     def __init__(self, analyzer: StreamAnalyzer, topics: Topics, dead_letters: DeadLetters,
                  clock: Clock, state: StreamState | None, snapshots: bool = True) -> None:
-        # Bytewax does not tell a logic its key; it arrives with the first payload.
-        self.stream_id = "" if state is None else state.stream_id
+        super().__init__(analyzer, topics, clock, state, snapshots,
+                         "" if state is None else state.stream_id)
         self.analyzer = analyzer
-        self.topics = topics
         self.dead_letters = dead_letters
-        self.clock = clock
-        self.state = state
-        self.snapshots = snapshots
         if state is not None and state.counted_open and not state.ended:
             # Restored from a snapshot: this process's open-streams gauge starts at zero.
             analyzer.metrics.streams_open.inc()
         self._max_bytes = analyzer.config.max_event_bytes
-
-    def _messages(self, outputs: Iterable[Output]) -> list[OutMessage]:
-        key = self.stream_id.encode()
-        topic_of = {"insights": self.topics.insights, "control": self.topics.control}
-        return [
-            KafkaSinkMessage(key=key, value=events.encode(record), topic=topic_of[kind])
-            for kind, record in outputs
-        ]
 
     def on_batch(self, values: list[Payload]) -> tuple[list[OutMessage], bool]:
         now = self.clock()
@@ -104,27 +85,6 @@ class StreamLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
         analyzer.metrics.events.inc(len(values) - len(dead))
         out = self._messages(outputs) + dead if outputs else dead
         return out, (self.DISCARD if self.state is None else self.RETAIN)
-
-    def on_notify(self) -> tuple[list[OutMessage], bool]:
-        assert self.state is not None
-        outputs, discard = self.analyzer.on_timer(self.state, self.clock())
-        return self._messages(outputs), (self.DISCARD if discard else self.RETAIN)
-
-    def on_eof(self) -> tuple[list[OutMessage], bool]:
-        # Input ended (a bounded replay): keep state so timers still fire if the flow lives on.
-        return [], (self.DISCARD if self.state is None else self.RETAIN)
-
-    def notify_at(self) -> datetime | None:
-        if self.state is None:
-            return None
-        return timer_datetime(round(self.analyzer.next_timer(self.state) + 0.005, 2))
-
-    def snapshot(self) -> bytes | None:
-        # Bytewax asks for snapshots at every epoch even without recovery, and pickling every
-        # active stream at once stalls the worker; without recovery nobody reads them.
-        if not self.snapshots:
-            return None
-        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def build_flow(
@@ -180,26 +140,12 @@ def build_flow(
         parsed = events.parse_token_event(value, max_bytes=max_bytes)
         return parsed if isinstance(parsed, events.Invalid) else parsed.stream_id
 
-    router = Router(dead_letters, find_stream)
-
-    def is_routed(item: tuple[str, Payload] | OutMessage) -> TypeGuard[tuple[str, Payload]]:
-        return isinstance(item, tuple)
-
     def build_logic(resume: bytes | None) -> StreamLogic:
         state = None if resume is None else pickle.loads(resume)
         return StreamLogic(analyzer, topics, dead_letters, clock, state, snapshots)
 
-    flow = Dataflow(flow_id)
-    raw = op.input("tokens_in", flow, source)
-    routed = op.branch("route", op.map("key_by_stream", raw, router), is_routed)
-    emitted = op.stateful_batch("analyse", routed.trues, build_logic)
-    dead = op.key_on("dead_letter_key", routed.falses, dead_letter_key)
-    results: op.Stream[tuple[str, OutMessage]] = op.merge("with_dead_letters", emitted, dead)
-    if isinstance(sink, FixedPartitionedSink):
-        op.output("out", results, sink)  # keyed: each stream's output keeps its order
-    else:
-        op.output("out", op.key_rm("emit", results), sink)
-    return flow
+    return keyed_flow(flow_id, "tokens_in", source, sink, Router(dead_letters, find_stream),
+                      build_logic)
 
 
 def _analyzer_from_env(env: Mapping[str, str]) -> StreamAnalyzer:

@@ -26,15 +26,12 @@ import os
 import pickle
 import sys
 import time
-from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any, TypeGuard
+from collections.abc import Mapping
+from typing import Any
 
-import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
-from bytewax.outputs import FixedPartitionedSink, Sink
+from bytewax.outputs import Sink
 
 from connectors.kafka import KafkaOutput, TokenTopicSource
 from flows.llm_stream import recovery_enabled
@@ -43,11 +40,11 @@ from flows.routing import (
     Clock,
     DeadLetters,
     InMessage,
+    KeyedLogic,
     OutMessage,
     Payload,
     Router,
-    dead_letter_key,
-    timer_datetime,
+    keyed_flow,
 )
 from flows.stream_analysis import Output
 from midstream import events
@@ -58,25 +55,17 @@ from midstream.metrics import default_media_metrics
 Item = MediaRecord | Payload
 
 
-class MediaLogic(op.StatefulBatchLogic[Item, OutMessage, bytes | None]):
+class MediaLogic(KeyedLogic[Item, MediaState]):
     """Bytewax glue for one media stream: parses its records, feeds records and timers."""
 
     def __init__(self, analyzer: MediaAnalyzer, topics: Topics, dead_letters: DeadLetters,
                  clock: Clock, state: MediaState | None, snapshots: bool) -> None:
+        super().__init__(analyzer, topics, clock, state, snapshots,
+                         "" if state is None else state.stream_id)
         self.analyzer = analyzer
-        self.topics = topics
         self.dead_letters = dead_letters
-        self.clock = clock
-        self.state = state
-        self.snapshots = snapshots
         if state is not None:
             analyzer.metrics.streams_open.inc()  # restored: this process's gauge starts at 0
-
-    def _messages(self, outputs: Iterable[Output]) -> list[OutMessage]:
-        assert self.state is not None
-        key = self.state.stream_id.encode()
-        return [KafkaSinkMessage(key=key, value=events.encode(record), topic=self.topics.insights)
-                for _, record in outputs]
 
     def _record(self, item: Item, key: str, dead: list[OutMessage]) -> MediaRecord | None:
         if isinstance(item, MediaRecord):
@@ -103,28 +92,11 @@ class MediaLogic(op.StatefulBatchLogic[Item, OutMessage, bytes | None]):
             if record is None:
                 continue
             if self.state is None:
+                self.stream_id = record.stream_id
                 self.state = self.analyzer.new_state(record.stream_id)
             outputs.extend(self.analyzer.on_record(self.state, record, now))
         out = self._messages(outputs) + dead if outputs else dead
         return out, (self.DISCARD if self.state is None else self.RETAIN)
-
-    def on_notify(self) -> tuple[list[OutMessage], bool]:
-        assert self.state is not None
-        outputs, forget = self.analyzer.on_timer(self.state, self.clock())
-        return self._messages(outputs), (self.DISCARD if forget else self.RETAIN)
-
-    def on_eof(self) -> tuple[list[OutMessage], bool]:
-        return [], (self.DISCARD if self.state is None else self.RETAIN)
-
-    def notify_at(self) -> datetime | None:
-        if self.state is None:
-            return None
-        return timer_datetime(round(self.analyzer.next_timer(self.state) + 0.005, 2))
-
-    def snapshot(self) -> bytes | None:
-        if not self.snapshots:
-            return None
-        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def build_flow(
@@ -186,24 +158,11 @@ def build_flow(
             return item.stream_id, item
         return router(item)
 
-    def is_routed(item: tuple[str, Item] | OutMessage) -> TypeGuard[tuple[str, Item]]:
-        return isinstance(item, tuple)
-
     def build_logic(resume: bytes | None) -> MediaLogic:
         state = None if resume is None else pickle.loads(resume)
         return MediaLogic(analyzer, topics, dead_letters, clock, state, snapshots)
 
-    flow = Dataflow(flow_id)
-    raw = op.input("media_in", flow, source)
-    routed = op.branch("route", op.map("key_by_stream", raw, route), is_routed)
-    emitted = op.stateful_batch("analyse", routed.trues, build_logic)
-    dead = op.key_on("dead_letter_key", routed.falses, dead_letter_key)
-    results: op.Stream[tuple[str, OutMessage]] = op.merge("with_dead_letters", emitted, dead)
-    if isinstance(sink, FixedPartitionedSink):
-        op.output("out", results, sink)
-    else:
-        op.output("out", op.key_rm("emit", results), sink)
-    return flow
+    return keyed_flow(flow_id, "media_in", source, sink, route, build_logic)
 
 
 def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:

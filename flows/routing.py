@@ -17,15 +17,22 @@ Examples
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import pickle
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeGuard, TypeVar
 
+import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import FixedPartitionedSink, Sink
 from prometheus_client import Counter
 
 from connectors.kafka import RawMessage
+from flows.stream_analysis import Output
 from midstream import events
+from midstream.config import Topics
 
 InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 OutMessage = KafkaSinkMessage[bytes | None, bytes]
@@ -105,3 +112,93 @@ def dead_letter_key(message: object) -> str:
 def timer_datetime(due: float) -> datetime:
     """Timer deadlines rounded up to 10 ms share one datetime object: called per key per batch."""
     return datetime.fromtimestamp(due, UTC)
+
+
+S = TypeVar("S")
+S_contra = TypeVar("S_contra", contravariant=True)
+V = TypeVar("V")
+
+
+class TimedAnalysis(Protocol[S_contra]):
+    """What :class:`KeyedLogic` needs of an analysis: its per-stream timers."""
+
+    def next_timer(self, state: S_contra) -> float:
+        """Wall-clock time of the stream's next timer."""
+        ...
+
+    def on_timer(self, state: S_contra, now: float) -> tuple[list[Output], bool]:
+        """Fire due timers: the records they make, and whether to forget the stream."""
+        ...
+
+
+class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, S]):
+    """The Bytewax glue every keyed flow shares: timers, output messages, snapshots.
+
+    Subclasses implement ``on_batch``. The snapshot is the pickled state:
+    immutable bytes, as Bytewax requires. Bytewax asks for snapshots at every
+    epoch even without recovery, and pickling every active stream at once
+    stalls the worker, so ``snapshots=False`` skips them where nobody reads them.
+    """
+
+    def __init__(self, analysis: TimedAnalysis[S], topics: Topics, clock: Clock,
+                 state: S | None, snapshots: bool, stream_id: str) -> None:
+        # Bytewax does not tell a logic its key; it arrives with the first item.
+        self.stream_id = stream_id
+        self.analysis = analysis
+        self.topics = topics
+        self.clock = clock
+        self.state = state
+        self.snapshots = snapshots
+
+    def _messages(self, outputs: Iterable[Output]) -> list[OutMessage]:
+        key = self.stream_id.encode()
+        topic_of = {"insights": self.topics.insights, "control": self.topics.control}
+        return [KafkaSinkMessage(key=key, value=events.encode(record), topic=topic_of[kind])
+                for kind, record in outputs]
+
+    def on_notify(self) -> tuple[list[OutMessage], bool]:
+        assert self.state is not None
+        outputs, forget = self.analysis.on_timer(self.state, self.clock())
+        return self._messages(outputs), (self.DISCARD if forget else self.RETAIN)
+
+    def on_eof(self) -> tuple[list[OutMessage], bool]:
+        # Input ended (a bounded replay): keep state so timers still fire if the flow lives on.
+        return [], (self.DISCARD if self.state is None else self.RETAIN)
+
+    def notify_at(self) -> datetime | None:
+        if self.state is None:
+            return None
+        return timer_datetime(round(self.analysis.next_timer(self.state) + 0.005, 2))
+
+    def snapshot(self) -> bytes | None:
+        if not self.snapshots:
+            return None
+        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def keyed_flow(flow_id: str, input_step: str, source: Source[Any], sink: Sink[Any],
+               route: Callable[[Any], tuple[str, Any] | OutMessage],
+               build_logic: Callable[[bytes | None], op.StatefulBatchLogic[Any, OutMessage,
+                                                                           bytes | None]],
+               ) -> Dataflow:
+    """The shape every keyed flow has: route, analyse per key, merge in the dead letters.
+
+    ``route`` returns ``(stream key, item)`` or a dead-letter message. The sink
+    gets ``(key, message)`` pairs when it is a ``FixedPartitionedSink`` (each
+    stream's output keeps its order), bare messages otherwise.
+    """
+
+    def is_routed(item: tuple[str, Any] | OutMessage) -> TypeGuard[tuple[str, Any]]:
+        return isinstance(item, tuple)
+
+    flow = Dataflow(flow_id)
+    raw = op.input(input_step, flow, source)
+    routed = op.branch("route", op.map("key_by_stream", raw, route), is_routed)
+    emitted = op.stateful_batch("analyse", routed.trues, build_logic)
+    dead = op.key_on("dead_letter_key", routed.falses, dead_letter_key)
+    results: op.Stream[tuple[str, OutMessage]] = op.merge("with_dead_letters", emitted, dead)
+    if isinstance(sink, FixedPartitionedSink):
+        op.output("out", results, sink)
+    else:
+        op.output("out", op.key_rm("emit", results), sink)
+    return flow
