@@ -71,11 +71,20 @@ def luma_plane(frame: av.VideoFrame) -> np.ndarray:
     return rows[:, : frame.width]
 
 
+# Sample formats: (NumPy type, scale to [-1, 1], offset of unsigned formats).
+_SAMPLE_TYPES: dict[str, tuple[type[np.generic], float, float]] = {
+    "u8": (np.uint8, 1 / 128, 128.0), "s16": (np.int16, 1 / 32768, 0.0),
+    "s32": (np.int32, 1 / 2147483648, 0.0), "flt": (np.float32, 1.0, 0.0),
+    "dbl": (np.float64, 1.0, 0.0),
+}
+
+
 def mono_samples(frame: av.AudioFrame) -> np.ndarray:
     """The frame's audio as mono float32 in [-1, 1], whatever its sample format and layout.
 
     Packed formats (aiortc's interleaved s16 stereo, shape ``(1, 1920)``) are
-    de-interleaved; planar ones (AAC's ``fltp``) are averaged over channels.
+    de-interleaved; planar ones (AAC's ``fltp``) are averaged over channels. The
+    samples are read straight from the frame's planes (no intermediate copy).
 
     Examples
     --------
@@ -85,20 +94,26 @@ def mono_samples(frame: av.AudioFrame) -> np.ndarray:
     >>> mono_samples(f).tolist()
     [0.0, 0.25]
     """
-    data = frame.to_ndarray()
-    channels = len(frame.layout.channels)
-    if frame.format.is_planar:
-        mono = data.mean(axis=0) if channels > 1 else data[0]
+    name = frame.format.name
+    planar = name.endswith("p")
+    dtype, scale, offset = _SAMPLE_TYPES[name[:-1] if planar else name]
+    channels = frame.layout.nb_channels
+    count = frame.samples
+    planes = frame.planes
+    if planar:
+        data = np.stack([np.frombuffer(memoryview(plane), dtype, count) for plane in
+                         planes[:channels]]) if channels > 1 else \
+            np.frombuffer(memoryview(planes[0]), dtype, count)
+        mono = data.mean(axis=0) if channels > 1 else data
     else:
-        interleaved = data.reshape(-1, channels)
-        mono = interleaved.mean(axis=1) if channels > 1 else interleaved[:, 0]
-    if data.dtype == np.int16:
-        return (mono / 32768.0).astype(np.float32)
-    if data.dtype == np.int32:
-        return (mono / 2147483648.0).astype(np.float32)
-    if data.dtype == np.uint8:
-        return ((mono.astype(np.float32) - 128.0) / 128.0).astype(np.float32)
-    return np.asarray(mono, dtype=np.float32)
+        data = np.frombuffer(memoryview(planes[0]), dtype, count * channels)
+        mono = data.reshape(count, channels).mean(axis=1) if channels > 1 else data
+    if offset:
+        mono = mono - offset
+    out = mono.astype(np.float32)
+    if scale != 1.0:
+        out *= scale
+    return out
 
 
 class FeatureTap:
@@ -160,10 +175,16 @@ class FeatureTap:
                      jitter=_rounded(timing.jitter, 6),
                      resolution_changed=sample.resolution_changed or None)
         for hook in self.video_hooks:
-            due = self._next_hook_pts.get(id(hook), -np.inf)
-            if pts >= due or pts < due - 10 * hook.frame_interval:  # also re-arm after a pts reset
-                self._next_hook_pts[id(hook)] = pts + hook.frame_interval
+            interval = hook.frame_interval
+            due = self._next_hook_pts.get(id(hook))
+            if due is None or pts < due - 10 * interval:  # first frame, or pts went back
+                due = pts
+            if pts >= due - 1e-6:  # the schedule keeps its step; frames jitter around it
+                self._next_hook_pts[id(hook)] = due + interval if pts - due < interval \
+                    else pts + interval
                 self._run_hook(hook.name, hook.on_frame, (pts, luma, frame), pts)
+            else:
+                self._next_hook_pts[id(hook)] = due
 
     def audio(self, frame: av.AudioFrame) -> None:
         """Measure one decoded audio frame: one record per complete 20 ms window."""
