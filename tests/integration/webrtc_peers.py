@@ -85,7 +85,8 @@ def kill_group(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
             process.wait(wait)
         except subprocess.TimeoutExpired:
             continue
-        # The leader is gone; helpers of the group may linger a moment longer.
+        # The leader is gone; helpers of the group may linger a moment longer. (Killed
+        # helpers stay <defunct> until init reaps them: they are no longer running.)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         return
