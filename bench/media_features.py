@@ -254,6 +254,47 @@ def bench_audio(seconds: float, repeats: int) -> None:
           "are counted), plus each 2 s stretch's hangover: 2/3 + 4/150 = 69 %.\n")
 
 
+def bench_tap(frames_per_source: int, repeats: int) -> None:
+    """The whole edge path: FeatureTap turns decoded frames into records (records included)."""
+    from connectors.media.features import FeatureTap
+
+    print("## The edge path: FeatureTap, decoded frame to feature record (median of "
+          f"{repeats} passes)\n")
+    print("| input | µs per record | target | |")
+    print("|---|---:|---:|---|")
+    for width, height in ((320, 240), (1280, 720)):
+        frames = decoded_frames("testsrc2", width, height, frames_per_source)
+        tap = FeatureTap("bench", "file", lambda record: None)
+
+        def run_video(tap: FeatureTap = tap, frames: list[av.VideoFrame] = frames) -> int:
+            for frame in frames:
+                tap.video(frame)
+            return len(frames)
+
+        us = timed_per_item(run_video, repeats)
+        target = VIDEO_TARGET_US[(width, height)]
+        print(f"| {width}x{height} yuv420p frame | {us:.1f} | ≤ {target:.0f} µs | "
+              f"{'MET' if us <= target else 'NOT MET'} |")
+    container = av.open(f"sine=frequency=440:sample_rate={RATE}:duration=10", format="lavfi")
+    try:
+        sound = list(container.decode(audio=0))
+    finally:
+        container.close()
+    records: list[object] = []
+    audio_tap = FeatureTap("bench", "file", records.append)
+
+    def run_audio() -> int:
+        before = len(records)
+        for frame in sound:
+            audio_tap.audio(frame)
+        return len(records) - before
+
+    us = timed_per_item(run_audio, repeats)
+    print(f"| s16 mono frames of {sound[0].samples} samples, per 20 ms window | {us:.1f} | "
+          f"≤ {AUDIO_TARGET_US:.0f} µs | {'MET' if us <= AUDIO_TARGET_US else 'NOT MET'} |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -262,6 +303,7 @@ def main() -> None:
     args = parser.parse_args()
     bench_video(args.frames, args.repeats)
     bench_audio(args.seconds, args.repeats)
+    bench_tap(args.frames, args.repeats)
 
 
 if __name__ == "__main__":
