@@ -1,11 +1,10 @@
 """WebRTC ingest on aiortc: browsers and other peers send camera and microphone, MidStream
-gets feature records (:class:`~connectors.webrtc.server.WebRtcIngest`)."""
+gets feature records.
 
-from __future__ import annotations
+* :class:`connectors.webrtc.server.WebRtcIngest`: the signalling server and its peers
+  (``python -m connectors.webrtc.server`` runs it);
+* :mod:`connectors.webrtc.ice`: ICE servers, and host-candidate addresses for loopback;
+* :mod:`connectors.webrtc.exceptions`: the errors.
 
-from connectors.webrtc.exceptions import ConfigError, OfferRejected, WebRtcError
-from connectors.webrtc.ice import host_addresses, rtc_configuration
-from connectors.webrtc.server import WebRtcIngest, parse_offer
-
-__all__ = ["ConfigError", "OfferRejected", "WebRtcError", "WebRtcIngest", "host_addresses",
-           "parse_offer", "rtc_configuration"]
+Nothing is imported here, so ``python -m connectors.webrtc.server`` runs the module once.
+"""

@@ -561,7 +561,8 @@ async def _serve(args: argparse.Namespace) -> None:
     else:
         def emit(record: MediaRecord) -> None:
             if record.kind == "status":
-                log.info("record %s", record)
+                log.info("stream %s: %s%s", record.stream_id, record.status,
+                         f" ({record.error})" if record.error else "")
     ingest = WebRtcIngest(emit, host=args.host, port=args.port, ice_servers=args.ice_server,
                           host_addresses=args.host_address, max_peers=args.max_peers)
     await ingest.start()
