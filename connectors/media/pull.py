@@ -408,6 +408,12 @@ class MediaPuller:
                                         name=f"pull-{self.stream_id}", daemon=True)
         self._thread.start()
 
+    @property
+    def finished(self) -> bool:
+        """Whether the thread started by :meth:`start` has ended (a file or playlist ran out,
+        ``max_attempts`` failed, or :meth:`stop` was called)."""
+        return self._thread is not None and not self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> bool:
         """Ask the thread to stop and wait up to ``timeout`` seconds.
 
