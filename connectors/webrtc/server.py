@@ -44,6 +44,7 @@ import logging
 import signal
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 SOURCE = "webrtc"
 REJECTED_STREAM_ID = "webrtc-rejected"
 MAX_OFFER_BYTES = 64 * 1024
+REMEMBERED_STREAM_IDS = 4096  # ended streams whose next ``seq`` is kept for a reconnect
 DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_MEDIA_TIMEOUT = 5.0
 _STATIC = Path(__file__).parent / "static"
@@ -276,7 +278,9 @@ class WebRtcIngest:
         self.max_offer_bytes = max_offer_bytes
         self._rtc_configuration = rtc_configuration(self.ice_servers)  # validates the URLs
         self._peers: dict[str, _Peer] = {}
-        self._rejected_tap: MediaTap | None = None  # one, so its records' seq keeps counting
+        # A stream id that comes back (a reloaded page, a retry after a refusal) continues
+        # its record ``seq`` instead of restarting at 0, within this process.
+        self._next_seq: OrderedDict[str, int] = OrderedDict()
         self._runner: web.AppRunner | None = None
         self.frame_errors = 0
 
@@ -372,13 +376,9 @@ class WebRtcIngest:
         if stream_id == REJECTED_STREAM_ID and asked:
             meta["stream_id"] = asked[:MAX_STREAM_ID_CHARS]
         try:
-            if stream_id == REJECTED_STREAM_ID:
-                if self._rejected_tap is None:
-                    self._rejected_tap = self.tap_factory(REJECTED_STREAM_ID)
-                tap = self._rejected_tap
-            else:
-                tap = self.tap_factory(stream_id)
+            tap = self._tap(stream_id)
             tap.status("error", error=str(exc), meta=meta)
+            self._remember_seq(stream_id, tap)
         except Exception:  # an emit that fails must not turn a 400 into a 500
             log.exception("could not emit the error record of a refused offer")
         return _json(exc.status, {"error": {"message": str(exc), "type": exc.type}})
@@ -388,7 +388,7 @@ class WebRtcIngest:
     async def _answer(self, stream_id: str, sdp: str, remote: str | None
                       ) -> RTCSessionDescription:
         pc = RTCPeerConnection(self._rtc_configuration)
-        peer = _Peer(stream_id, pc, self.tap_factory(stream_id), remote)
+        peer = _Peer(stream_id, pc, self._tap(stream_id), remote)
         self._peers[stream_id] = peer  # reserved before the first await: no duplicate ids
 
         @pc.on("track")
@@ -408,6 +408,7 @@ class WebRtcIngest:
         except Exception as exc:  # aiortc raises ValueError, KeyError... on SDP it can't use
             peer.finished = True
             self._peers.pop(stream_id, None)
+            self._remember_seq(stream_id, peer.tap)
             for task in peer.tasks:
                 task.cancel()
             await pc.close()
@@ -421,6 +422,22 @@ class WebRtcIngest:
         description = pc.localDescription
         assert description is not None
         return description
+
+    def _tap(self, stream_id: str) -> MediaTap:
+        """A new tap for the stream, continuing the ``seq`` of its earlier records, if any."""
+        tap = self.tap_factory(stream_id)
+        next_seq = self._next_seq.pop(stream_id, None)
+        if next_seq is not None and hasattr(tap, "seq"):
+            tap.seq = next_seq
+        return tap
+
+    def _remember_seq(self, stream_id: str, tap: MediaTap) -> None:
+        seq = getattr(tap, "seq", None)
+        if isinstance(seq, int):
+            self._next_seq[stream_id] = seq
+            self._next_seq.move_to_end(stream_id)
+            while len(self._next_seq) > REMEMBERED_STREAM_IDS:
+                self._next_seq.popitem(last=False)
 
     def _spawn(self, peer: _Peer, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -497,6 +514,7 @@ class WebRtcIngest:
             peer.tap.status(status, error=error, meta=meta)
         except Exception:
             log.exception("could not emit the %s record of stream %s", status, peer.stream_id)
+        self._remember_seq(peer.stream_id, peer.tap)
         log.info("stream %s %s%s", peer.stream_id, status, f": {error or reason}")
         current = asyncio.current_task()
         for task in list(peer.tasks):

@@ -267,6 +267,25 @@ def test_a_peer_that_never_connects_is_dropped() -> None:
     assert dropped[0].error is not None and "no connection within 0.5 s" in dropped[0].error
 
 
+def test_a_returning_stream_id_continues_its_seq() -> None:
+    """A retry after a refusal, or a reconnect, must not restart the stream's records at 0."""
+    async def test(ingest: WebRtcIngest, records: Records,
+                   session: aiohttp.ClientSession) -> None:
+        status, _ = await _post(session, ingest.url, json={"type": "offer", "sdp": "x",
+                                                          "stream_id": "cam"})
+        assert status == 400
+        for _ in range(2):
+            pc, sdp = await _real_offer()
+            status, _ = await _post(session, ingest.url, json={"type": "offer", "sdp": sdp,
+                                                              "stream_id": "cam"})
+            assert status == 200
+            await ingest._finish(ingest._peers["cam"], "ended")
+            await pc.close()
+
+    records = _run(test)
+    assert [(r.status, r.seq) for r in records] == [("error", 0), ("ended", 1), ("ended", 2)]
+
+
 def test_the_sender_page_is_served() -> None:
     async def test(ingest: WebRtcIngest, records: Records,
                    session: aiohttp.ClientSession) -> None:
