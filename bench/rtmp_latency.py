@@ -43,13 +43,13 @@ from collections.abc import Callable
 
 import av
 import numpy as np
-from confluent_kafka import Consumer
 
 from bench.common import broker
+from bench.media_common import KafkaArrivals
 from connectors.media.options import PullOptions, container_options
 from connectors.media.publisher import KafkaRecordPublisher
 from connectors.media.pull import MediaPuller
-from midstream.media_events import MediaRecord, parse_media_record
+from midstream.media_events import MediaRecord
 from midstream.stack import create_topics
 from midstream.stack.nginx_rtmp import start_nginx_rtmp, stop_nginx_rtmp
 
@@ -74,41 +74,6 @@ class Glass(threading.Thread):
             found = _SHOWINFO.search(raw.decode(errors="replace"))
             if found:
                 self.times[int(found.group(1))] = now
-
-
-class KafkaArrivals(threading.Thread):
-    """Consumes the features topic, stamping each video record's arrival."""
-
-    def __init__(self, brokers: str, topic: str,
-                 on_record: Callable[[float, MediaRecord], None]) -> None:
-        super().__init__(daemon=True)
-        self.consumer = Consumer({"bootstrap.servers": brokers, "group.id": uuid.uuid4().hex,
-                                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 5,
-                                  "fetch.min.bytes": 1, "enable.auto.commit": False})
-        self.consumer.subscribe([topic])
-        self.on_record = on_record
-        self.assigned = threading.Event()
-        self._stopping = threading.Event()
-        self.start()
-
-    def run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                message = self.consumer.poll(0.05)
-                if self.consumer.assignment():
-                    self.assigned.set()
-                if message is None or message.error():
-                    continue
-                arrived = time.time()
-                record = parse_media_record(message.value())
-                if isinstance(record, MediaRecord):
-                    self.on_record(arrived, record)
-        finally:
-            self.consumer.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.join(10)
 
 
 def plain_decode(url: str, stop: threading.Event, out: list[tuple[float, float]]) -> None:

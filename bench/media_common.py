@@ -1,0 +1,47 @@
+"""What the media latency benchmarks share: stamping feature records as they arrive from Kafka."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import Consumer
+
+from midstream.media_events import MediaRecord, parse_media_record
+
+
+class KafkaArrivals(threading.Thread):
+    """Consumes the features topic, stamping each video record's arrival."""
+
+    def __init__(self, brokers: str, topic: str,
+                 on_record: Callable[[float, MediaRecord], None]) -> None:
+        super().__init__(daemon=True)
+        self.consumer = Consumer({"bootstrap.servers": brokers, "group.id": uuid.uuid4().hex,
+                                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 5,
+                                  "fetch.min.bytes": 1, "enable.auto.commit": False})
+        self.consumer.subscribe([topic])
+        self.on_record = on_record
+        self.assigned = threading.Event()
+        self._stopping = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                message = self.consumer.poll(0.05)
+                if self.consumer.assignment():
+                    self.assigned.set()
+                if message is None or message.error():
+                    continue
+                arrived = time.time()
+                record = parse_media_record(message.value())
+                if isinstance(record, MediaRecord):
+                    self.on_record(arrived, record)
+        finally:
+            self.consumer.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(10)
