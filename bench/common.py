@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 
 from midstream.config import Topics
 from midstream.stack import create_topics, read_state, start_kafka, stop_kafka
+from midstream.stack.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +80,7 @@ def run_to_end(module: str, env: dict[str, str], processes: int = 1) -> tuple[fl
     env = {**env, "MIDSTREAM_TAIL": "false"}
     command = [sys.executable, "-m", "bytewax.run", module]
     if processes > 1:
-        addresses = ";".join(f"127.0.0.1:{_free_port()}" for _ in range(processes))
+        addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
         commands = [[*command, "-i", str(i), "-a", addresses] for i in range(processes)]
     else:
         commands = [command]
@@ -123,14 +124,6 @@ class PeakRss(threading.Thread):
         self._done.set()
         self.join()
         return self.peak_kb
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def median(values: list[float]) -> float:

@@ -10,6 +10,7 @@ import time
 import orjson
 
 from midstream.sample_streams import demo_streams
+from midstream.stack.process import free_port
 from tests.integration.jobs import (
     consume_all,
     fresh_topics,
@@ -101,7 +102,7 @@ def test_two_processes_give_the_same_insights_as_one_worker(kafka_brokers, make_
     two = fresh_topics(make_topics, partitions=4)
     produce(kafka_brokers, two.tokens, events)
     env = job_env(kafka_brokers, two, MIDSTREAM_TAIL="false")
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     addresses = ";".join(f"127.0.0.1:{p}" for p in ports)
     processes = [start_job(env, "-i", str(i), "-a", addresses) for i in range(2)]
     for process in processes:
@@ -134,9 +135,3 @@ def test_decisions_arrive_while_the_stream_is_live_and_abandoned_fires_without_i
     assert "Traceback" not in output, output
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

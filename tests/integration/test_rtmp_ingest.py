@@ -10,6 +10,7 @@ from connectors.media.options import PullOptions
 from connectors.media.pull import MediaPuller
 from midstream.media_events import MediaRecord
 from midstream.stack.nginx_rtmp import NginxRtmpServer
+from midstream.stack.process import free_port
 from tests.integration.media_peers import (
     FPS,
     MOVING_S,
@@ -156,10 +157,7 @@ def test_garbage_on_the_rtmp_port_harms_neither_server_nor_other_streams(
 def test_refused_rtmp_url_reports_the_reason_with_growing_backoff(
     pullers: list[MediaPuller],
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"rtmp://127.0.0.1:{port}/live/{fresh_name()}"
+    url = f"rtmp://127.0.0.1:{free_port()}/live/{fresh_name()}"  # nothing listens there
     records: list[MediaRecord] = []
     options = PullOptions(initial_backoff_s=0.1, max_backoff_s=0.8, backoff_factor=2.0,
                           jitter=0.1)

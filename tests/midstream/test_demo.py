@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 from midstream.demo import run_demo
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from midstream.stack.process import free_port
 
 
 def test_demo_command_shows_insights_serves_metrics_and_finishes_by_itself():

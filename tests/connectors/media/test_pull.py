@@ -22,6 +22,7 @@ from connectors.media.options import (
 )
 from connectors.media.pull import MediaPuller, PullPosition
 from midstream.media_events import MediaRecord
+from midstream.stack.process import free_port
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
@@ -44,12 +45,6 @@ def pts_of(records: list[MediaRecord], kind: str) -> list[float]:
 
 def statuses(records: list[MediaRecord]) -> list[str | None]:
     return [r.status for r in records if r.kind == "status"]
-
-
-def refused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed on exit: nothing listens there
 
 
 # --- options --------------------------------------------------------------------------
@@ -193,7 +188,7 @@ def test_corrupt_bytes_are_skipped_not_fatal(tmp_path: Path) -> None:
 
 
 def test_refused_url_retries_with_growing_backoff_and_clear_reason() -> None:
-    url = f"rtmp://127.0.0.1:{refused_port()}/live/x"
+    url = f"rtmp://127.0.0.1:{free_port()}/live/x"
     records: list[MediaRecord] = []
     options = PullOptions(initial_backoff_s=0.05, max_backoff_s=0.4, jitter=0.0, max_attempts=6)
     puller = MediaPuller(url, "x", records.append, options=options)
@@ -212,7 +207,7 @@ def test_refused_url_retries_with_growing_backoff_and_clear_reason() -> None:
 
 
 def test_stop_interrupts_the_backoff_wait() -> None:
-    url = f"rtmp://127.0.0.1:{refused_port()}/live/x"
+    url = f"rtmp://127.0.0.1:{free_port()}/live/x"
     records: list[MediaRecord] = []
     options = PullOptions(initial_backoff_s=30.0, max_backoff_s=30.0)
     puller = MediaPuller(url, "x", records.append, options=options)
