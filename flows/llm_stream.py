@@ -32,7 +32,6 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from connectors.kafka import KafkaOutput, TokenTopicSource
 from flows.routing import (
     Clock,
     DeadLetters,
@@ -40,11 +39,14 @@ from flows.routing import (
     OutMessage,
     Payload,
     Router,
+    kafka_endpoints,
     keyed_flow,
+    recovery_enabled,
+    stream_finder,
 )
 from flows.stream_analysis import Output, StreamAnalyzer, StreamState
 from midstream import events
-from midstream.config import AnalysisConfig, KafkaSettings, Topics
+from midstream.config import AnalysisConfig, Topics
 from midstream.metrics import default_metrics
 
 
@@ -134,11 +136,7 @@ def build_flow(
     topics = topics or Topics.from_env()
     analyzer = analyzer or _analyzer_from_env(os.environ)
     dead_letters = DeadLetters(topics.dlq, analyzer.metrics.dead_letters, clock)
-    max_bytes = analyzer.config.max_event_bytes
-
-    def find_stream(value: bytes | None) -> str | events.Invalid:
-        parsed = events.parse_token_event(value, max_bytes=max_bytes)
-        return parsed if isinstance(parsed, events.Invalid) else parsed.stream_id
+    find_stream = stream_finder(events.parse_token_event, analyzer.config.max_event_bytes)
 
     def build_logic(resume: bytes | None) -> StreamLogic:
         state = None if resume is None else pickle.loads(resume)
@@ -153,45 +151,11 @@ def _analyzer_from_env(env: Mapping[str, str]) -> StreamAnalyzer:
     return StreamAnalyzer.from_config(config, default_metrics())
 
 
-def recovery_enabled(argv: list[str], env: Mapping[str, str]) -> bool:
-    """Whether this run keeps Bytewax recovery snapshots (``MIDSTREAM_SNAPSHOTS``).
-
-    ``auto`` (the default) means: ``bytewax.run`` was given a recovery
-    directory (``-r``/``--recovery-directory`` or ``BYTEWAX_RECOVERY_DIRECTORY``).
-
-    >>> recovery_enabled(["bytewax.run", "flows.llm_stream", "-r", "/tmp/r"], {})
-    True
-    >>> recovery_enabled(["bytewax.run", "flows.llm_stream"], {"MIDSTREAM_SNAPSHOTS": "auto"})
-    False
-    """
-    setting = env.get("MIDSTREAM_SNAPSHOTS", "auto").lower()
-    if setting in ("on", "true", "1"):
-        return True
-    if setting in ("off", "false", "0"):
-        return False
-    if setting != "auto":
-        raise ValueError("MIDSTREAM_SNAPSHOTS must be 'auto', 'on' or 'off'")
-    return bool(env.get("BYTEWAX_RECOVERY_DIRECTORY")) or any(
-        arg in ("-r", "--recovery-directory") or arg.startswith("--recovery-directory=")
-        for arg in argv
-    )
-
-
 def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
     """The production flow: Kafka in and out, configured from the environment."""
     env = os.environ if env is None else env
-    kafka = KafkaSettings.from_env(env)
     topics = Topics.from_env(env)
-    offsets = {"earliest": -2, "latest": -1}
-    if kafka.starting_offset not in offsets:
-        raise ValueError("MIDSTREAM_STARTING_OFFSET must be 'earliest' or 'latest'")
-    extra = dict(kafka.extra)
-    source = TokenTopicSource(
-        kafka.brokers, [topics.tokens], tail=kafka.tail,
-        starting_offset=offsets[kafka.starting_offset], batch_size=kafka.batch_size,
-        config=extra,
-    )
-    sink = KafkaOutput(kafka.brokers, config=extra)
+    source, sink = kafka_endpoints(env, topics.tokens)
     flow = build_flow(source, sink, analyzer=_analyzer_from_env(env), topics=topics,
                       snapshots=recovery_enabled(sys.argv, env))
     # Modules, rules and the flow live as long as the process: moving them out of the

@@ -33,8 +33,6 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from connectors.kafka import KafkaOutput, TokenTopicSource
-from flows.llm_stream import recovery_enabled
 from flows.media_analysis import MediaAnalyzer, MediaState
 from flows.routing import (
     Clock,
@@ -44,11 +42,14 @@ from flows.routing import (
     OutMessage,
     Payload,
     Router,
+    kafka_endpoints,
     keyed_flow,
+    recovery_enabled,
+    stream_finder,
 )
 from flows.stream_analysis import Output
 from midstream import events
-from midstream.config import KafkaSettings, MediaConfig, Topics
+from midstream.config import MediaConfig, Topics
 from midstream.media_events import MediaRecord, parse_media_record
 from midstream.metrics import default_media_metrics
 
@@ -145,13 +146,8 @@ def build_flow(
     topics = topics or Topics.from_env()
     analyzer = analyzer or MediaAnalyzer(MediaConfig.from_env(), default_media_metrics())
     dead_letters = DeadLetters(topics.dlq, analyzer.metrics.dead_letters, clock)
-    max_bytes = analyzer.config.max_record_bytes
-
-    def find_stream(value: bytes | None) -> str | events.Invalid:
-        parsed = parse_media_record(value, max_bytes=max_bytes)
-        return parsed if isinstance(parsed, events.Invalid) else parsed.stream_id
-
-    router = Router(dead_letters, find_stream)
+    router = Router(dead_letters,
+                    stream_finder(parse_media_record, analyzer.config.max_record_bytes))
 
     def route(item: MediaRecord | InMessage) -> tuple[str, Item] | OutMessage:
         if isinstance(item, MediaRecord):
@@ -168,16 +164,8 @@ def build_flow(
 def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
     """The production flow: the features topic in, insights and dead letters out."""
     env = os.environ if env is None else env
-    kafka = KafkaSettings.from_env(env)
     topics = Topics.from_env(env)
-    offsets = {"earliest": -2, "latest": -1}
-    if kafka.starting_offset not in offsets:
-        raise ValueError("MIDSTREAM_STARTING_OFFSET must be 'earliest' or 'latest'")
-    extra = dict(kafka.extra)
-    source = TokenTopicSource(kafka.brokers, [topics.media], tail=kafka.tail,
-                              starting_offset=offsets[kafka.starting_offset],
-                              batch_size=kafka.batch_size, config=extra)
-    sink = KafkaOutput(kafka.brokers, config=extra)
+    source, sink = kafka_endpoints(env, topics.media)
     analyzer = MediaAnalyzer(MediaConfig.from_env(env), default_media_metrics())
     return build_flow(source, sink, analyzer=analyzer, topics=topics,
                       snapshots=recovery_enabled(sys.argv, env))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeGuard, TypeVar
 
@@ -29,10 +29,10 @@ from bytewax.inputs import Source
 from bytewax.outputs import FixedPartitionedSink, Sink
 from prometheus_client import Counter
 
-from connectors.kafka import RawMessage
+from connectors.kafka import KafkaOutput, RawMessage, TokenTopicSource
 from flows.stream_analysis import Output
 from midstream import events
-from midstream.config import Topics
+from midstream.config import KafkaSettings, Topics
 
 InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 OutMessage = KafkaSinkMessage[bytes | None, bytes]
@@ -66,6 +66,29 @@ class DeadLetters:
             reason=reason, error=error, payload=value, key=key,
         )
         return KafkaSinkMessage(key=key, value=events.encode(record), topic=self.topic)
+
+
+class _Streamed(Protocol):
+    @property
+    def stream_id(self) -> str: ...
+
+
+def stream_finder(parse: Callable[..., _Streamed | events.Invalid],
+                  max_bytes: int) -> FindStream:
+    """A :data:`FindStream` from a contract's parser (``parse(value, max_bytes=...)``).
+
+    >>> find = stream_finder(events.parse_token_event, 1024)
+    >>> find(b'{"v":1,"stream_id":"s9","seq":0,"ts":1,"kind":"start"}')
+    's9'
+    >>> find(b"{").reason
+    'invalid_json'
+    """
+
+    def find_stream(value: bytes | None) -> str | events.Invalid:
+        parsed = parse(value, max_bytes=max_bytes)
+        return parsed if isinstance(parsed, events.Invalid) else parsed.stream_id
+
+    return find_stream
 
 
 class Router:
@@ -202,3 +225,46 @@ def keyed_flow(flow_id: str, input_step: str, source: Source[Any], sink: Sink[An
     else:
         op.output("out", op.key_rm("emit", results), sink)
     return flow
+
+
+def recovery_enabled(argv: list[str], env: Mapping[str, str]) -> bool:
+    """Whether this run keeps Bytewax recovery snapshots (``MIDSTREAM_SNAPSHOTS``).
+
+    ``auto`` (the default) means: ``bytewax.run`` was given a recovery
+    directory (``-r``/``--recovery-directory`` or ``BYTEWAX_RECOVERY_DIRECTORY``).
+
+    >>> recovery_enabled(["bytewax.run", "flows.llm_stream", "-r", "/tmp/r"], {})
+    True
+    >>> recovery_enabled(["bytewax.run", "flows.llm_stream"], {"MIDSTREAM_SNAPSHOTS": "auto"})
+    False
+    """
+    setting = env.get("MIDSTREAM_SNAPSHOTS", "auto").lower()
+    if setting in ("on", "true", "1"):
+        return True
+    if setting in ("off", "false", "0"):
+        return False
+    if setting != "auto":
+        raise ValueError("MIDSTREAM_SNAPSHOTS must be 'auto', 'on' or 'off'")
+    return bool(env.get("BYTEWAX_RECOVERY_DIRECTORY")) or any(
+        arg in ("-r", "--recovery-directory") or arg.startswith("--recovery-directory=")
+        for arg in argv
+    )
+
+
+def kafka_endpoints(env: Mapping[str, str], topic: str) -> tuple[TokenTopicSource, KafkaOutput]:
+    """The production source (``topic``) and sink, from ``MIDSTREAM_*`` Kafka settings.
+
+    Raises
+    ------
+    ValueError
+        If ``MIDSTREAM_STARTING_OFFSET`` is neither ``earliest`` nor ``latest``.
+    """
+    kafka = KafkaSettings.from_env(env)
+    offsets = {"earliest": -2, "latest": -1}
+    if kafka.starting_offset not in offsets:
+        raise ValueError("MIDSTREAM_STARTING_OFFSET must be 'earliest' or 'latest'")
+    extra = dict(kafka.extra)
+    source = TokenTopicSource(kafka.brokers, [topic], tail=kafka.tail,
+                              starting_offset=offsets[kafka.starting_offset],
+                              batch_size=kafka.batch_size, config=extra)
+    return source, KafkaOutput(kafka.brokers, config=extra)
