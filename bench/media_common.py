@@ -1,4 +1,4 @@
-"""What the media latency benchmarks share: stamping feature records as they arrive from Kafka."""
+"""What the media latency benchmarks share: stamping records as they arrive, and the table cells."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+import numpy as np
 from confluent_kafka import Consumer
 
 from midstream.media_events import MediaRecord, parse_media_record
@@ -45,3 +46,18 @@ class KafkaArrivals(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self.join(10)
+
+
+def latency_cells(seconds: list[float]) -> str:
+    """``count | p50 | p90 | p99 | max`` in whole milliseconds, dashes when empty.
+
+    >>> latency_cells([0.010, 0.020, 0.030])
+    '3 | 20 | 28 | 30 | 30'
+    >>> latency_cells([])
+    '0 | - | - | - | -'
+    """
+    if not seconds:
+        return "0 | - | - | - | -"
+    ms = np.array(seconds) * 1000
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return f"{len(ms)} | {p50:.0f} | {p90:.0f} | {p99:.0f} | {ms.max():.0f}"

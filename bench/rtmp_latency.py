@@ -45,7 +45,7 @@ import av
 import numpy as np
 
 from bench.common import broker
-from bench.media_common import KafkaArrivals
+from bench.media_common import KafkaArrivals, latency_cells
 from connectors.media.options import PullOptions, container_options
 from connectors.media.publisher import KafkaRecordPublisher
 from connectors.media.pull import MediaPuller
@@ -118,11 +118,7 @@ def latencies(glass: dict[int, float], seen: list[tuple[float, float]],
 
 
 def _row(path: str, values: list[float]) -> str:
-    if not values:
-        return f"| {path} | 0 | - | - | - | - |"
-    ms = np.array(values) * 1000
-    return (f"| {path} | {len(ms)} | {np.percentile(ms, 50):.0f} | {np.percentile(ms, 90):.0f} "
-            f"| {np.percentile(ms, 99):.0f} | {ms.max():.0f} |")
+    return f"| {path} | {latency_cells(values)} |"
 
 
 def run(brokers: str, *, seconds: float, warmup: float, audio: bool) -> None:

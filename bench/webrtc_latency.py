@@ -45,7 +45,7 @@ import numpy as np
 from aiohttp import web
 
 from bench.common import REPO, broker
-from bench.media_common import KafkaArrivals
+from bench.media_common import KafkaArrivals, latency_cells
 from connectors.webrtc.server import WebRtcIngest
 from midstream.media_events import MediaRecord
 from midstream.stack import create_topics
@@ -216,13 +216,8 @@ def _reading(sender: asyncio.subprocess.Process, on_flip: Callable[[float, bool]
 
 
 def _row(peer: str, mode: str, latencies: list[float]) -> str:
-    if not latencies:
-        return f"| {peer} | {mode} | 0 | - | - | - | - | no |"
-    ms = np.array(latencies) * 1000
-    return (f"| {peer} | {mode} | {len(ms)} | {np.percentile(ms, 50):.0f} "
-            f"| {np.percentile(ms, 90):.0f} "
-            f"| {np.percentile(ms, 99):.0f} | {ms.max():.0f} "
-            f"| {'yes' if np.percentile(ms, 99) <= TARGET_P99_MS else 'no'} |")
+    met = bool(latencies) and np.percentile(latencies, 99) * 1000 <= TARGET_P99_MS
+    return f"| {peer} | {mode} | {latency_cells(latencies)} | {'yes' if met else 'no'} |"
 
 
 def main(argv: list[str] | None = None) -> None:
