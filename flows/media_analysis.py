@@ -60,8 +60,8 @@ from midstream.metrics import MediaMetrics
 SEVERITY = {"connected": "info", "reconnecting": "info", "ended": "info",
             "dropped": "warning", "error": "error"}
 TIMELINE_JUMP_WINDOWS = 4
-"""A pts jump of this many windows (or any jump backwards) restarts a kind's timeline."""
-CONDITIONS = ("frozen", "black", "silent", "dead", "slow", "drifting")
+"""A pts jump forwards by more than this many windows, or backwards by more than one
+window, restarts a kind's timeline."""
 
 
 @dataclass(slots=True)
@@ -120,7 +120,6 @@ class MediaState:
     drift_baseline: float | None = None
     drifting: bool = False
     series: dict[str, SeriesState] = field(default_factory=dict)
-    late: int = 0
 
 
 class MediaAnalyzer:
@@ -250,14 +249,11 @@ class MediaAnalyzer:
         """Close the window ``pts`` has left; restart the timeline after a jump."""
         length = self.config.window_seconds
         last = line.last_pts
-        if last is not None:
-            jump = pts - last
-            if jump < -length or jump > TIMELINE_JUMP_WINDOWS * length:
-                self._close(state, line, kind, r, out)
-                line.window = None
-                line.last_pts = line.quiet_since = line.black_since = None
-            elif jump < 0:
-                state.late += 1  # counted in the current window all the same
+        # A record a little late (less than a window) counts in the current window.
+        if last is not None and not -length <= pts - last <= TIMELINE_JUMP_WINDOWS * length:
+            self._close(state, line, kind, r, out)
+            line.window = None
+            line.last_pts = line.quiet_since = line.black_since = None
         line.last_pts = pts if line.last_pts is None else max(line.last_pts, pts)
         index = int(line.last_pts // length)
         if line.window is not None and index > line.window.index:
