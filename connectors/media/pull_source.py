@@ -19,14 +19,14 @@ Examples
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.media.options import PullOptions
 from connectors.media.pull import DEFAULT_OPTIONS, MediaPuller, PullPosition
+from connectors.media.source import RecordQueue
 from midstream.media_events import MediaRecord
 
 
@@ -34,39 +34,29 @@ class _PullPartition(StatefulSourcePartition[MediaRecord, PullPosition]):
     def __init__(self, url: str, stream_id: str, options: PullOptions,
                  hooks: Sequence[object], resume: PullPosition | None, capacity: int,
                  batch: int) -> None:
-        self._queue: queue.Queue[MediaRecord] = queue.Queue(maxsize=capacity)
+        self.records = RecordQueue(capacity)
         self._batch = batch
-        self.dropped = 0
         self._video = resume.video_pts if resume else None
         self._audio = resume.audio_pts if resume else None
-        self.puller = MediaPuller(url, stream_id, self._put, options=options, hooks=hooks)
+        self.puller = MediaPuller(url, stream_id, self.records.put, options=options,
+                                  hooks=hooks)
         if resume is not None:
             self.puller.position = resume
         self.puller.start()
 
-    def _put(self, record: MediaRecord) -> None:
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self.dropped += 1  # the flow is behind: a live decoder must not wait for it
-
     def next_batch(self) -> list[MediaRecord]:
-        out: list[MediaRecord] = []
-        try:
-            while len(out) < self._batch:
-                record = self._queue.get_nowait()
-                out.append(record)
-                if record.kind == "video":
-                    self._video = record.pts
-                elif record.kind == "audio":
-                    self._audio = record.pts
-        except queue.Empty:
-            if not out and self.puller.finished:
-                raise StopIteration from None  # a file or a finished playlist is done
+        out: list[MediaRecord] = self.records.take(self._batch)
+        for record in out:
+            if record.kind == "video":
+                self._video = record.pts
+            elif record.kind == "audio":
+                self._audio = record.pts
+        if not out and self.puller.finished:
+            raise StopIteration  # a file or a finished playlist is done
         return out
 
     def next_awake(self) -> datetime | None:
-        return None if self._queue.qsize() else datetime.now(UTC) + timedelta(milliseconds=5)
+        return self.records.next_awake()
 
     def snapshot(self) -> PullPosition:
         # What the flow has taken, not what the puller has decoded: records still in the

@@ -44,16 +44,19 @@ Start = Callable[[Callable[[Any], None]], Callable[[], None]]
 """Starts an ingest that calls ``emit(record)``; returns the function that stops it."""
 
 
-class _IngestPartition(StatelessSourcePartition[Any]):
-    def __init__(self, start: Start, finished: Callable[[], bool], capacity: int,
-                 batch: int) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
-        self._finished = finished
-        self._batch = batch
-        self.dropped = 0
-        self._stop = start(self._put)
+class RecordQueue:
+    """A bounded hand-over from ingest threads to a source partition that never blocks.
 
-    def _put(self, record: Any) -> None:
+    A full queue drops the record and counts it: a live decoder that waited for
+    the flow would fall behind its source.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
+        self.dropped = 0
+
+    def put(self, record: Any) -> None:
+        """Queue one record (from any thread), or drop it if the queue is full."""
         try:
             self._queue.put_nowait(record)
         except queue.Full:
@@ -61,20 +64,38 @@ class _IngestPartition(StatelessSourcePartition[Any]):
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("media ingest queue full: %d records dropped", self.dropped)
 
-    def next_batch(self) -> list[Any]:
+    def take(self, most: int) -> list[Any]:
+        """Up to ``most`` queued records, without waiting."""
         out: list[Any] = []
         get = self._queue.get_nowait
         try:
-            while len(out) < self._batch:
+            while len(out) < most:
                 out.append(get())
         except queue.Empty:
-            if not out and self._finished():
-                raise StopIteration from None
+            pass
         return out
 
     def next_awake(self) -> datetime | None:
-        # Poll every 5 ms when idle: a record waits at most that long for the flow.
+        """When a partition should look again: now if records wait, else in 5 ms."""
         return None if self._queue.qsize() else datetime.now(UTC) + timedelta(milliseconds=5)
+
+
+class _IngestPartition(StatelessSourcePartition[Any]):
+    def __init__(self, start: Start, finished: Callable[[], bool], capacity: int,
+                 batch: int) -> None:
+        self.records = RecordQueue(capacity)
+        self._finished = finished
+        self._batch = batch
+        self._stop = start(self.records.put)
+
+    def next_batch(self) -> list[Any]:
+        out = self.records.take(self._batch)
+        if not out and self._finished():
+            raise StopIteration
+        return out
+
+    def next_awake(self) -> datetime | None:
+        return self.records.next_awake()
 
     def close(self) -> None:
         self._stop()
