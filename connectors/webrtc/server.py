@@ -37,11 +37,9 @@ True
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 import uuid
 from collections import OrderedDict
@@ -539,78 +537,3 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 
 def _json(status: int, body: object) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
-
-
-# -- command line ---------------------------------------------------------------------------
-
-
-def parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m connectors.webrtc.server``.
-
-    >>> parser().parse_args(["--host-address", "127.0.0.1", "--port", "8080"]).host_address
-    ['127.0.0.1']
-    """
-    p = argparse.ArgumentParser(
-        prog="python -m connectors.webrtc.server",
-        description="WebRTC ingest: open http://HOST:PORT/ in a browser (or POST an SDP offer "
-                    "to /offer) and its camera and microphone become MidStream feature records.")
-    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8088, help="listen port (default 8088)")
-    p.add_argument("--brokers", help="Kafka bootstrap servers; without it, records are logged")
-    p.add_argument("--topic", default="midstream.media.features", help="feature records topic")
-    p.add_argument("--ice-server", action="append", default=[], metavar="URL",
-                   help="stun:host:port or turn:user:pass@host:port (repeatable; none by default)")
-    p.add_argument("--host-address", action="append", default=[], metavar="IP",
-                   help="ICE host-candidate address to offer instead of the interface list "
-                        "(repeatable; e.g. 127.0.0.1 for loopback-only peers)")
-    p.add_argument("--max-peers", type=int, default=32)
-    p.add_argument("--verbose", "-v", action="store_true")
-    return p
-
-
-async def _serve(args: argparse.Namespace) -> None:
-    publisher = None
-    emit: Callable[[MediaRecord], None]
-    if args.brokers:
-        from connectors.media.publisher import KafkaRecordPublisher
-
-        publisher = KafkaRecordPublisher(args.brokers, args.topic)
-        emit = publisher
-    else:
-        def emit(record: MediaRecord) -> None:
-            if record.kind == "status":
-                log.info("stream %s: %s%s", record.stream_id, record.status,
-                         f" ({record.error})" if record.error else "")
-    ingest = WebRtcIngest(emit, host=args.host, port=args.port, ice_servers=args.ice_server,
-                          host_addresses=args.host_address, max_peers=args.max_peers)
-    await ingest.start()
-    print(f"WebRTC ingest: open {ingest.url}/ in a browser", flush=True)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    try:
-        await stopping.wait()
-    finally:
-        await ingest.stop()
-        if publisher is not None:
-            publisher.flush()
-            publisher.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ingest until SIGINT/SIGTERM."""
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        asyncio.run(_serve(args))
-    except ConfigError as exc:
-        print(f"error: {exc}")
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        raise SystemExit(main())
