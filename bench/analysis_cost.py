@@ -22,13 +22,13 @@ import numpy as np
 import orjson
 
 from bench.workload import interleaved
-from flows.series_analysis import SeriesAnalysis
-from flows.stream_analysis import StreamAnalyzer
-from midstream.config import EXAMPLE_SHAPES, AnalysisConfig
-from midstream.events import TokenEvent, parse_token_event
-from midstream.shapes_file import load_shapes
-from operators.repetition import RepetitionDetector
-from operators.text_rules import TextScanState
+from midstream.core.config import EXAMPLE_SHAPES, AnalysisConfig
+from midstream.core.events import TokenEvent, parse_token_event
+from midstream.core.shapes_file import load_shapes
+from midstream.flows.series_analysis import SeriesAnalysis
+from midstream.flows.stream_analysis import StreamAnalyzer
+from midstream.operators.repetition import RepetitionDetector
+from midstream.operators.text_rules import TextScanState
 
 
 def per_event(label: str, n: int, run: Callable[[], object], repeats: int = 3) -> float:

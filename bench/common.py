@@ -15,7 +15,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from midstream.config import Topics
+from midstream.core.config import Topics
 from midstream.stack import create_topics, read_state, start_kafka, stop_kafka
 from midstream.stack.process import free_port
 

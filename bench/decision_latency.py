@@ -1,6 +1,6 @@
 """Decision latency: from a token event being produced to its control event being consumed.
 
-The job (``flows.llm_stream``, 1 worker) runs tailing the token topic. A
+The job (``midstream.flows.llm_stream``, 1 worker) runs tailing the token topic. A
 producer offers a fixed load (default 10,000 events/s) of the benchmark
 workload, stamping each event's ``ts`` with the wall-clock time at which it is
 handed to the Kafka client. Some streams leak PII or loop, so the job emits
@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.common import REPO, broker, fresh_topics, job_env
 from bench.workload import interleaved
-from midstream.config import Topics
+from midstream.core.config import Topics
 
 TS_PLACEHOLDER = 1111111111.111111
 
@@ -151,7 +151,7 @@ def main() -> None:
         topics = fresh_topics(brokers, args.partitions)
         env = job_env(brokers, topics, MIDSTREAM_STALL_SECONDS="5",
                       MIDSTREAM_ABANDON_SECONDS="60")
-        job = subprocess.Popen([sys.executable, "-m", "bytewax.run", "flows.llm_stream"],
+        job = subprocess.Popen([sys.executable, "-m", "bytewax.run", "midstream.flows.llm_stream"],
                                env=env, cwd=REPO)
         try:
             wait_until_ready(brokers, topics)

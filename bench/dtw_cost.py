@@ -6,7 +6,7 @@ prints the median of the repeats and the ratio ``peer / ours`` (above 1: we are
 faster). Answers are compared before timing, so a fast wrong answer cannot pass.
 
 * DTW of two series, full and banded (the headline: n = 1000, no band and a
-  10 % band, radius 100): ``operators.dtw.dtw_distance`` vs dtaidistance's C
+  10 % band, radius 100): ``midstream.operators.dtw.dtw_distance`` vs dtaidistance's C
   ``dtw.distance_fast`` with ``use_pruning=False`` (its default; its ``window``
   counts the diagonal: ``radius + 1``), also in ns per matrix cell; target:
   ratio >= 2. Then ``n x 3`` series vs ``dtw_ndim.distance_fast``;
@@ -37,8 +37,8 @@ from dtaidistance import dtw_ndim as dtai_ndim
 from dtaidistance.subsequence.dtw import subsequence_alignment
 from dtaidistance.subsequence.subsequencesearch import SubsequenceSearch
 
-from operators.dtw import BestMatchSearch, Match, dtw_distance
-from operators.spring import Spring, best_subsequence
+from midstream.operators.dtw import BestMatchSearch, Match, dtw_distance
+from midstream.operators.spring import Spring, best_subsequence
 
 
 def timed(run: Callable[[], object]) -> float:

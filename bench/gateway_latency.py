@@ -57,7 +57,7 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 def _standin_process(port_out: Any, ready: Any) -> None:
     from aiohttp import web  # noqa: F401  (imported in the child)
 
-    from connectors.openai.standin.http import Script, StandinUpstream
+    from tests.doubles.openai_upstream.http import Script, StandinUpstream
 
     pieces = tuple(f" word{i}" for i in range(100))
     scripts = {
@@ -95,7 +95,7 @@ def start_gateway(upstream: str, *extra: str) -> tuple[subprocess.Popen[str], st
     env = {**os.environ, "MIDSTREAM_GATEWAY_KEYS": KEY, "MIDSTREAM_UPSTREAM_API_KEY":
            UPSTREAM_KEY, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "midstream.cli", "gateway", "--listen", "127.0.0.1:0",
+        [sys.executable, "-m", "midstream.cli.main", "gateway", "--listen", "127.0.0.1:0",
          "--upstream", upstream, "--rate", "100000", "--burst", "100000", *extra],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None

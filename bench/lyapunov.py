@@ -1,7 +1,7 @@
 """Largest Lyapunov exponent on 10,000 samples: our operator against nolds.lyap_r, same run.
 
 For the logistic map (r=4), the Hénon map and the x component of Lorenz
-(dt=0.01) it times :func:`operators.lyapunov.largest_lyapunov` called with
+(dt=0.01) it times :func:`midstream.operators.lyapunov.largest_lyapunov` called with
 defaults (automatic delay, dimension, Theiler window and scaling region, plus
 the confidence checks) and ``nolds.lyap_r`` given the parameters ours chose:
 the same ``lag``, ``emb_dim``, ``min_tsep`` (our Theiler window),
@@ -30,7 +30,7 @@ from functools import partial
 import nolds
 import numpy as np
 
-from operators.lyapunov import LyapunovResult, largest_lyapunov
+from midstream.operators.lyapunov import LyapunovResult, largest_lyapunov
 from tests.operators.dynamical_systems import (
     HENON_LLE,
     LN2,

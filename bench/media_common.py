@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 from confluent_kafka import Consumer
 
-from midstream.media_events import MediaRecord, parse_media_record
+from midstream.core.media_events import MediaRecord, parse_media_record
 
 
 class KafkaArrivals(threading.Thread):

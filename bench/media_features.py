@@ -30,14 +30,14 @@ from collections.abc import Callable, Sequence
 import av
 import numpy as np
 
-from operators.audio_features import (
+from midstream.operators.audio_features import (
     FLOOR_FALL_SECONDS,
     FLOOR_RISE_SECONDS,
     SILENCE_DBFS,
     AudioFeatureExtractor,
     AudioWindow,
 )
-from operators.video_features import VideoFeatureExtractor
+from midstream.operators.video_features import VideoFeatureExtractor
 
 VIDEO_TARGET_US = {(320, 240): 100.0, (1280, 720): 300.0}
 AUDIO_TARGET_US = 10.0
@@ -256,7 +256,7 @@ def bench_audio(seconds: float, repeats: int) -> None:
 
 def bench_tap(frames_per_source: int, repeats: int) -> None:
     """The whole edge path: FeatureTap turns decoded frames into records (records included)."""
-    from connectors.media.features import FeatureTap
+    from midstream.connectors.media.features import FeatureTap
 
     print("## The edge path: FeatureTap, decoded frame to feature record (median of "
           f"{repeats} passes)\n")

@@ -44,14 +44,14 @@ def main() -> None:
         empty = fresh_topics(brokers, 4)
         produced = produce_all(brokers, data.tokens, open_streams(args.streams, args.deltas))
         timers = {"MIDSTREAM_ABANDON_SECONDS": "3600", "MIDSTREAM_STALL_SECONDS": "3600"}
-        _, idle = run_to_end("flows.llm_stream", job_env(brokers, empty, **timers))
+        _, idle = run_to_end("midstream.flows.llm_stream", job_env(brokers, empty, **timers))
         _, peer = run_to_end("bench.peer_flow", job_env(brokers, data, **timers))
-        _, ours = run_to_end("flows.llm_stream", job_env(brokers, data, **timers))
+        _, ours = run_to_end("midstream.flows.llm_stream", job_env(brokers, data, **timers))
         mb = 1024
         print(f"{produced} events, {args.streams} open streams at the end")
         print(f"job, empty topic (fixed cost):        {idle / mb:7.1f} MB peak RSS")
         print(f"peer: bytewax parse+key, same input:  {peer / mb:7.1f} MB peak RSS")
-        print(f"midstream flows.llm_stream:           {ours / mb:7.1f} MB peak RSS")
+        print(f"midstream flows.llm_stream:                     {ours / mb:7.1f} MB peak RSS")
         print(f"per open stream: {(ours - idle) / args.streams:.1f} kB above the fixed cost; "
               f"target <= 500 MB: {'MET' if ours / mb <= 500 else 'NOT MET'}")
 

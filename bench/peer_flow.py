@@ -1,6 +1,6 @@
 """The peer for throughput: Bytewax reading the same topic, parsing JSON, keyed counting.
 
-It is the skeleton of ``flows.llm_stream`` (Kafka in, JSON parse, key by
+It is the skeleton of ``midstream.flows.llm_stream`` (Kafka in, JSON parse, key by
 stream, per-stream state) with no analysis and no output, so the ratio
 "MidStream / peer" says what the detectors cost on top of the engine.
 
@@ -18,7 +18,7 @@ from bytewax.connectors.kafka import KafkaSource
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from midstream.config import KafkaSettings, Topics
+from midstream.core.config import KafkaSettings, Topics
 
 
 class _Discard(StatelessSinkPartition[Any]):

@@ -20,8 +20,8 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from connectors.openai.realtime import RealtimeRelay, RelayConfig, RelayMetrics
-from connectors.openai.standin.realtime import tone
+from midstream.connectors.openai.realtime import RealtimeRelay, RelayConfig, RelayMetrics
+from tests.doubles.openai_upstream.realtime import tone
 
 
 def percentile(values: list[float], q: float) -> float:

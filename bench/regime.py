@@ -29,9 +29,9 @@ from functools import partial
 
 import numpy as np
 
-from operators.permutation_entropy import PermutationEntropy, permutation_entropy
-from operators.regime import CHAOTIC, KINDS, NOISE, PERIODIC, RegimeMonitor, classify
-from operators.zero_one_test import C_HIGH, C_LOW, zero_one_k_values
+from midstream.operators.permutation_entropy import PermutationEntropy, permutation_entropy
+from midstream.operators.regime import CHAOTIC, KINDS, NOISE, PERIODIC, RegimeMonitor, classify
+from midstream.operators.zero_one_test import C_HIGH, C_LOW, zero_one_k_values
 from tests.operators.dynamical_systems import (
     add_noise,
     henon,

@@ -15,7 +15,7 @@ Side by side, from the same publisher in the same run:
 
 * ``PyAV decode only``: the peer: a plain PyAV reader of the same RTMP URL,
   with the same low-latency probe options, stamping each decoded frame;
-* ``record made``: the :class:`~connectors.media.pull.MediaPuller`'s records,
+* ``record made``: the :class:`~midstream.connectors.media.pull.MediaPuller`'s records,
   at the time the feature tap made them (their ``ts``);
 * ``record in Kafka``: the same records as a consumer of the features topic
   receives them (``KafkaRecordPublisher``, then a confluent-kafka consumer).
@@ -46,10 +46,10 @@ import numpy as np
 
 from bench.common import broker
 from bench.media_common import KafkaArrivals, latency_cells
-from connectors.media.options import PullOptions, container_options
-from connectors.media.publisher import KafkaRecordPublisher
-from connectors.media.pull import MediaPuller
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.options import PullOptions, container_options
+from midstream.connectors.media.publisher import KafkaRecordPublisher
+from midstream.connectors.media.pull import MediaPuller
+from midstream.core.media_events import MediaRecord
 from midstream.stack import create_topics
 from midstream.stack.nginx_rtmp import start_nginx_rtmp, stop_nginx_rtmp
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from openai.types.chat import ChatCompletionChunk
 
-from connectors.openai.tap import tap
+from midstream.connectors.openai.tap import tap
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""End-to-end throughput of flows.llm_stream through the real broker, 1 worker and 2 processes.
+"""End-to-end throughput of midstream.flows.llm_stream through the real broker, 1 worker and 2 processes.
 
 Token events are produced to a topic first; then the job reads them all
 (``MIDSTREAM_TAIL=false``), runs every default detector, writes insights and
@@ -48,9 +48,9 @@ def main() -> None:
         rows = []
         for label, module, processes in [
             ("peer: bytewax parse+key only, 1 worker", "bench.peer_flow", 1),
-            ("midstream flows.llm_stream, 1 worker", "flows.llm_stream", 1),
+            ("midstream llm_stream, 1 worker", "midstream.flows.llm_stream", 1),
             ("peer: bytewax parse+key only, 2 processes", "bench.peer_flow", 2),
-            ("midstream flows.llm_stream, 2 processes", "flows.llm_stream", 2),
+            ("midstream llm_stream, 2 processes", "midstream.flows.llm_stream", 2),
         ]:
             rate, startup = measure(brokers, module, processes, produced, args.repeats,
                                     args.partitions, data, empty)

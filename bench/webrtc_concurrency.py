@@ -2,7 +2,7 @@
 
 N aiortc senders (a moving pattern, 640x480 at 30 fps, VP8, plus a 440 Hz Opus
 tone) run in their own process and connect over loopback to a
-:class:`~connectors.webrtc.server.WebRtcIngest` in this process. For each N the
+:class:`~midstream.connectors.webrtc.server.WebRtcIngest` in this process. For each N the
 received video fps per stream is measured over ``--seconds`` (after
 ``--warmup``), against the fps each sender actually sent in the same window
 (the senders report their counts every second).
@@ -42,8 +42,8 @@ from typing import Any
 import av
 
 from bench.common import REPO
-from connectors.webrtc.server import MediaTap, WebRtcIngest
-from midstream.media_events import MediaRecord
+from midstream.connectors.webrtc.server import MediaTap, WebRtcIngest
+from midstream.core.media_events import MediaRecord
 
 NOMINAL_FPS = 30.0
 HOLD_RATIO = 0.95
@@ -126,7 +126,7 @@ async def measure(streams: int, mode: str, *, warmup: float, seconds: float) -> 
     def tap_factory(stream_id: str) -> MediaTap:
         inner: MediaTap | None = None
         if mode == "features":
-            from connectors.media.features import FeatureTap
+            from midstream.connectors.media.features import FeatureTap
 
             inner = FeatureTap(stream_id, "webrtc", emit)
         return CountingTap(arrivals.setdefault(stream_id, []), inner)

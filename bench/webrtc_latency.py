@@ -46,8 +46,8 @@ from aiohttp import web
 
 from bench.common import REPO, broker
 from bench.media_common import KafkaArrivals, latency_cells
-from connectors.webrtc.server import WebRtcIngest
-from midstream.media_events import MediaRecord
+from midstream.connectors.webrtc.server import WebRtcIngest
+from midstream.core.media_events import MediaRecord
 from midstream.stack import create_topics
 from tests.integration.webrtc_peers import chromium, chromium_available
 
@@ -139,7 +139,7 @@ async def run(peer: str, mode: str, brokers: str | None, *, seconds: float,
 
     publisher = consumer = None
     if mode == "kafka":
-        from connectors.media.publisher import KafkaRecordPublisher
+        from midstream.connectors.media.publisher import KafkaRecordPublisher
 
         assert brokers is not None
         topic = f"bench.media.features.{uuid.uuid4().hex[:8]}"

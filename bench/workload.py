@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from midstream.sample_streams import (
+from midstream.cli.sample_streams import (
     HANDOFF_TEXT,
     HEALTHY_TEXT,
     LOOP_PREFIX,

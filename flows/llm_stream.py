@@ -7,15 +7,15 @@ Shape::
                                     v                                                      v
                                 analyse (parse, per-stream state, timers) -> emit -------> out
 
-The source yields raw Kafka messages (:class:`connectors.kafka.RawMessage`;
+The source yields raw Kafka messages (:class:`midstream.connectors.kafka.RawMessage`;
 Bytewax's own ``KafkaSourceMessage`` and ``KafkaError`` work too) and the sink
 takes ``KafkaSinkMessage`` whose ``topic`` says where it goes. So
-the same flow runs against Kafka (``python -m bytewax.run flows.llm_stream``),
+the same flow runs against Kafka (``python -m bytewax.run midstream.flows.llm_stream``),
 in tests (``bytewax.testing``) and in the demo: only the source and sink differ.
 
 Run against Kafka (settings from the environment, see the README)::
 
-    python -m bytewax.run flows.llm_stream
+    python -m bytewax.run midstream.flows.llm_stream
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from flows.routing import (
+from midstream.core import events
+from midstream.core.config import AnalysisConfig, Topics
+from midstream.core.metrics import default_metrics
+from midstream.flows.routing import (
     Clock,
     DeadLetters,
     KeyedLogic,
@@ -44,10 +47,7 @@ from flows.routing import (
     recovery_enabled,
     stream_finder,
 )
-from flows.stream_analysis import Output, StreamAnalyzer, StreamState
-from midstream import events
-from midstream.config import AnalysisConfig, Topics
-from midstream.metrics import default_metrics
+from midstream.flows.stream_analysis import Output, StreamAnalyzer, StreamState
 
 
 class StreamLogic(KeyedLogic[Payload, StreamState]):
@@ -109,7 +109,7 @@ def build_flow(
     sink
         Receives ``KafkaSinkMessage`` for the insights, control and dead-letter topics: as
         ``(stream id, message)`` pairs when it is a ``FixedPartitionedSink`` (such as
-        :class:`connectors.kafka.KafkaOutput`), bare otherwise.
+        :class:`midstream.connectors.kafka.KafkaOutput`), bare otherwise.
     analyzer
         Shared analysis (config, rules, metrics). Defaults to the environment's
         config and the process-wide metrics.
@@ -124,7 +124,7 @@ def build_flow(
     Examples
     --------
     >>> from bytewax.testing import TestingSink, TestingSource, run_main
-    >>> from connectors.kafka import RawMessage
+    >>> from midstream.connectors.kafka import RawMessage
     >>> lines = [b'{"v":1,"stream_id":"a","seq":0,"ts":1,"kind":"delta","text":"x"}', b"oops"]
     >>> out = []
     >>> msgs = [RawMessage(None, v, "t", 0, i) for i, v in enumerate(lines)]
@@ -165,7 +165,7 @@ def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
 
 
 def __getattr__(name: str) -> Any:
-    # `python -m bytewax.run flows.llm_stream` looks up `flow`; building it lazily keeps
+    # `python -m bytewax.run midstream.flows.llm_stream` looks up `flow`; building it lazily keeps
     # importing this module free of side effects (tests import it without Kafka).
     if name == "flow":
         return kafka_flow()

@@ -8,16 +8,16 @@ Shape::
                                analyse (parse, per-stream windows, conditions, timers) --> out
 
 The source yields either raw Kafka messages of the features topic (edge
-ingest, ``midstream ingest --brokers``) or :class:`~midstream.media_events.MediaRecord`
-objects (in-process ingest through :class:`connectors.media.source.IngestSource`,
+ingest, ``midstream ingest --brokers``) or :class:`~midstream.core.media_events.MediaRecord`
+objects (in-process ingest through :class:`midstream.connectors.media.source.IngestSource`,
 as the demo does). Raw messages are validated where the stream's state lives;
 bad ones go to the dead-letter topic with a reason. The analysis is
-:class:`flows.media_analysis.MediaAnalyzer`; dead streams are found by a timer,
+:class:`midstream.flows.media_analysis.MediaAnalyzer`; dead streams are found by a timer,
 since a dead stream sends nothing.
 
 Run against Kafka (settings from the environment, see the README)::
 
-    python -m bytewax.run flows.media
+    python -m bytewax.run midstream.flows.media
 """
 
 from __future__ import annotations
@@ -33,8 +33,12 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from flows.media_analysis import MediaAnalyzer, MediaState
-from flows.routing import (
+from midstream.core import events
+from midstream.core.config import MediaConfig, Topics
+from midstream.core.media_events import MediaRecord, parse_media_record
+from midstream.core.metrics import default_media_metrics
+from midstream.flows.media_analysis import MediaAnalyzer, MediaState
+from midstream.flows.routing import (
     Clock,
     DeadLetters,
     InMessage,
@@ -47,11 +51,7 @@ from flows.routing import (
     recovery_enabled,
     stream_finder,
 )
-from flows.stream_analysis import Output
-from midstream import events
-from midstream.config import MediaConfig, Topics
-from midstream.media_events import MediaRecord, parse_media_record
-from midstream.metrics import default_media_metrics
+from midstream.flows.stream_analysis import Output
 
 Item = MediaRecord | Payload
 
@@ -115,7 +115,7 @@ def build_flow(
     Parameters
     ----------
     source
-        Yields :class:`~midstream.media_events.MediaRecord` objects, or raw Kafka
+        Yields :class:`~midstream.core.media_events.MediaRecord` objects, or raw Kafka
         messages of the features topic (``RawMessage``, ``KafkaSourceMessage``, ``KafkaError``).
     sink
         Receives ``KafkaSinkMessage`` for the insights and dead-letter topics: as
@@ -132,7 +132,7 @@ def build_flow(
     Examples
     --------
     >>> from bytewax.testing import TestingSink, TestingSource, run_main
-    >>> from connectors.kafka import RawMessage
+    >>> from midstream.connectors.kafka import RawMessage
     >>> status = MediaRecord(v=1, stream_id="cam", seq=0, ts=1.0, kind="status",
     ...                      status="connected", source="rtmp")
     >>> raw = RawMessage(b"cam", b"not json", "midstream.media.features", 0, 7)
@@ -172,7 +172,7 @@ def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
 
 
 def __getattr__(name: str) -> Any:
-    # `python -m bytewax.run flows.media` looks up `flow`; built lazily so imports stay pure.
+    # `python -m bytewax.run midstream.flows.media` looks up `flow`; built lazily so imports stay pure.
     if name == "flow":
         return kafka_flow()
     raise AttributeError(name)

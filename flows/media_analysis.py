@@ -22,7 +22,7 @@ What it finds, as insights (``detector="media"`` unless noted):
 * ``connected``, ``dropped``, ``reconnecting``, ``ended``, ``error``: the
   connector's status records;
 * ``detector="regime"``: the regime of the motion and audio-level series
-  (:class:`flows.series_analysis.SeriesAnalysis`, the same reporting rules as
+  (:class:`midstream.flows.series_analysis.SeriesAnalysis`, the same reporting rules as
   for token latencies);
 * ``detector="hook"``, ``kind="<hook>/<label>"``: what a per-stream hook found.
 
@@ -32,7 +32,7 @@ afresh instead of reporting a bogus gap.
 
 Examples
 --------
->>> from midstream.media_events import MediaRecord
+>>> from midstream.core.media_events import MediaRecord
 >>> analyzer = MediaAnalyzer(MediaConfig(freeze_seconds=1.0, regime_window=0))
 >>> state = analyzer.new_state("cam")
 >>> found = []
@@ -50,12 +50,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.series_analysis import Finding, SeriesAnalysis, SeriesState
-from flows.stream_analysis import Output
-from midstream import events
-from midstream.config import MediaConfig
-from midstream.media_events import MediaRecord
-from midstream.metrics import MediaMetrics
+from midstream.core import events
+from midstream.core.config import MediaConfig
+from midstream.core.media_events import MediaRecord
+from midstream.core.metrics import MediaMetrics
+from midstream.flows.series_analysis import Finding, SeriesAnalysis, SeriesState
+from midstream.flows.stream_analysis import Output
 
 SEVERITY = {"connected": "info", "reconnecting": "info", "ended": "info",
             "dropped": "warning", "error": "error"}
@@ -128,7 +128,7 @@ class MediaAnalyzer:
     Parameters
     ----------
     config
-        Thresholds and windows (:class:`midstream.config.MediaConfig`).
+        Thresholds and windows (:class:`midstream.core.config.MediaConfig`).
     metrics
         Where to count; a private registry's metrics when None.
     """

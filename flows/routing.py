@@ -29,10 +29,10 @@ from bytewax.inputs import Source
 from bytewax.outputs import FixedPartitionedSink, Sink
 from prometheus_client import Counter
 
-from connectors.kafka import KafkaOutput, RawMessage, TokenTopicSource
-from flows.stream_analysis import Output
-from midstream import events
-from midstream.config import KafkaSettings, Topics
+from midstream.connectors.kafka import KafkaOutput, RawMessage, TokenTopicSource
+from midstream.core import events
+from midstream.core.config import KafkaSettings, Topics
+from midstream.flows.stream_analysis import Output
 
 InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 OutMessage = KafkaSinkMessage[bytes | None, bytes]
@@ -233,9 +233,9 @@ def recovery_enabled(argv: list[str], env: Mapping[str, str]) -> bool:
     ``auto`` (the default) means: ``bytewax.run`` was given a recovery
     directory (``-r``/``--recovery-directory`` or ``BYTEWAX_RECOVERY_DIRECTORY``).
 
-    >>> recovery_enabled(["bytewax.run", "flows.llm_stream", "-r", "/tmp/r"], {})
+    >>> recovery_enabled(["bytewax.run", "midstream.flows.llm_stream", "-r", "/tmp/r"], {})
     True
-    >>> recovery_enabled(["bytewax.run", "flows.llm_stream"], {"MIDSTREAM_SNAPSHOTS": "auto"})
+    >>> recovery_enabled(["bytewax.run", "midstream.flows.llm_stream"], {"MIDSTREAM_SNAPSHOTS": "auto"})
     False
     """
     setting = env.get("MIDSTREAM_SNAPSHOTS", "auto").lower()

@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from midstream.shapes_file import ShapeTemplate
-from operators.lyapunov import LyapunovResult, SlidingLyapunov
-from operators.regime import RegimeMonitor, RegimeResult
-from operators.spring import Spring
+from midstream.core.shapes_file import ShapeTemplate
+from midstream.operators.lyapunov import LyapunovResult, SlidingLyapunov
+from midstream.operators.regime import RegimeMonitor, RegimeResult
+from midstream.operators.spring import Spring
 
 QUIET_BASELINES = ("noise", "fixed_point")
 """Regimes not worth an insight when they are simply how a stream starts out."""
@@ -328,7 +328,7 @@ def _remembered_seq(state: SeriesState, sample: int) -> int | None:
 def lyapunov_label(lle: LyapunovResult) -> str:
     """``chaotic`` (confidently positive), ``stable`` (confident, not positive) or ``uncertain``.
 
-    >>> from operators.lyapunov import LyapunovResult
+    >>> from midstream.operators.lyapunov import LyapunovResult
     >>> lyapunov_label(LyapunovResult(0.7, 1, 2, (1, 8), 0.99, True))
     'chaotic'
     """

@@ -42,8 +42,8 @@ import bytewax.operators.windowing as win
 import numpy as np
 from bytewax.dataflow import Stream, operator
 
-from operators.lyapunov import LyapunovResult, largest_lyapunov
-from operators.regime import MIN_LENGTH, RegimeResult, classify
+from midstream.operators.lyapunov import LyapunovResult, largest_lyapunov
+from midstream.operators.regime import MIN_LENGTH, RegimeResult, classify
 
 R = TypeVar("R")
 S = TypeVar("S", bound="SampleMonitor")

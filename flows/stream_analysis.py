@@ -1,7 +1,7 @@
 """Per-stream analysis of an LLM token stream: health, rules and loops, turned into records.
 
 :class:`StreamAnalyzer` is engine-agnostic glue between the contract
-(:mod:`midstream.events`) and the pure operators. It holds what every stream
+(:mod:`midstream.core.events`) and the pure operators. It holds what every stream
 shares (config, compiled rules, metrics); each stream's :class:`StreamState`
 is plain data that pickles, for Bytewax recovery.
 
@@ -12,7 +12,7 @@ a stall in progress, an abandoned stream, and forgetting ended streams.
 
 Examples
 --------
->>> from midstream.events import TokenEvent
+>>> from midstream.core.events import TokenEvent
 >>> analyzer = StreamAnalyzer.with_defaults()
 >>> state = analyzer.new_state("s1")
 >>> start = TokenEvent(v=1, stream_id="s1", seq=0, ts=100.0, kind="start")
@@ -29,15 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flows.series_analysis import Finding, SeriesAnalysis, SeriesState
-from midstream import events
-from midstream.config import AnalysisConfig
-from midstream.metrics import LlmStreamMetrics
-from midstream.rules_file import load_rules
-from midstream.shapes_file import ShapeTemplate, load_shapes
-from operators.repetition import RepetitionDetector
-from operators.stream_health import StreamHealth
-from operators.text_rules import Rule, RuleMatch, RuleSet, TextScanState
+from midstream.core import events
+from midstream.core.config import AnalysisConfig
+from midstream.core.metrics import LlmStreamMetrics
+from midstream.core.rules_file import load_rules
+from midstream.core.shapes_file import ShapeTemplate, load_shapes
+from midstream.flows.series_analysis import Finding, SeriesAnalysis, SeriesState
+from midstream.operators.repetition import RepetitionDetector
+from midstream.operators.stream_health import StreamHealth
+from midstream.operators.text_rules import Rule, RuleMatch, RuleSet, TextScanState
 
 Output = tuple[Literal["insights", "control"], dict[str, Any]]
 

@@ -1,1 +1,1 @@
-"""Grafana dashboards, generated with grafanalib from the metric names in midstream.metrics."""
+"""Grafana dashboards, generated with grafanalib from the metric names in midstream.core.metrics."""

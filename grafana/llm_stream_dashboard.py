@@ -1,11 +1,11 @@
 """The "MidStream: LLM streams" Grafana dashboard, built with grafanalib.
 
-Metric names come from :mod:`midstream.metrics`, never retyped, so a renamed
+Metric names come from :mod:`midstream.core.metrics`, never retyped, so a renamed
 metric breaks this module's tests instead of silently emptying a panel.
 
 Write the JSON for import into Grafana::
 
-    python -m grafana.llm_stream_dashboard > midstream-llm.json
+    python -m midstream.grafana.llm_stream_dashboard > midstream-llm.json
 
 Examples
 --------
@@ -22,10 +22,10 @@ import sys
 
 from grafanalib.core import Dashboard
 
-from grafana.panels import panel as _panel
-from grafana.panels import quantile as _quantile
-from grafana.panels import queries, to_json
-from midstream import metrics as m
+from midstream.core import metrics as m
+from midstream.grafana.panels import panel as _panel
+from midstream.grafana.panels import quantile as _quantile
+from midstream.grafana.panels import queries, to_json
 
 __all__ = ["build_dashboard", "queries", "to_json"]
 

@@ -1,8 +1,8 @@
 """The "MidStream: media streams" Grafana dashboard, built with grafanalib.
 
-Metric names come from :mod:`midstream.metrics`. Write the JSON for import::
+Metric names come from :mod:`midstream.core.metrics`. Write the JSON for import::
 
-    python -m grafana.media_dashboard > midstream-media.json
+    python -m midstream.grafana.media_dashboard > midstream-media.json
 
 Examples
 --------
@@ -17,14 +17,14 @@ import sys
 
 from grafanalib.core import Dashboard
 
-from grafana.panels import panel, quantile, queries, to_json
-from midstream import metrics as m
+from midstream.core import metrics as m
+from midstream.grafana.panels import panel, quantile, queries, to_json
 
 __all__ = ["build_dashboard", "queries", "to_json"]
 
 
 def build_dashboard() -> Dashboard:
-    """The dashboard object (see :func:`grafana.panels.to_json`)."""
+    """The dashboard object (see :func:`midstream.grafana.panels.to_json`)."""
     rate = "[$__rate_interval]"
     panels = [
         panel("Streams and their conditions", {

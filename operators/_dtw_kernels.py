@@ -1,4 +1,4 @@
-"""Numba kernels behind operators.dtw and operators.spring: module-level, so the classes pickle.
+"""Numba kernels behind midstream.operators.dtw and .spring: module-level, so the classes pickle.
 
 Every cost here is the squared difference of two samples and every accumulated
 distance is a sum of such costs; the public modules take the square root.

@@ -1,4 +1,4 @@
-"""Numba kernel of :mod:`operators.moving_objects`: connected components of a boolean mask."""
+"""Numba kernel of :mod:`midstream.operators.moving_objects`: connected components of a boolean mask."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def permutation_entropy_step(values: np.ndarray, ints: np.ndarray, ring: np.ndar
     """Feed ``values`` to an incremental permutation-entropy state, O(order) work per sample;
     return the entropy (nats) of the window afterwards, NaN before the first pattern.
 
-    State layout (all owned by :class:`operators.permutation_entropy.PermutationEntropy`):
+    State layout (all owned by :class:`midstream.operators.permutation_entropy.PermutationEntropy`):
 
     - ``ints = [order, delay, seen, n_codes_in_window, code_head]``;
     - ``ring``: the last ``order * delay + 1`` samples, sample ``t`` at ``t % len(ring)``;

@@ -48,7 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from operators._dtw_kernels import (
+from midstream.operators._dtw_kernels import (
     dtw_path_cells,
     dtw_squared,
     dtw_squared_abandoning,
@@ -57,7 +57,7 @@ from operators._dtw_kernels import (
     lb_kim_squared,
     search_samples,
 )
-from operators._dtw_kernels import envelope as _envelope
+from midstream.operators._dtw_kernels import envelope as _envelope
 
 _NO_BOUND = np.empty(0)
 

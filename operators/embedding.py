@@ -10,7 +10,7 @@ chooses the two parameters from the data:
 - the dimension ``dim`` from Cao's (1997) E1 statistic, the first dimension at
   which adding a coordinate no longer separates nearest neighbours.
 
-Neighbour searches run in numba kernels (:mod:`operators._lyapunov_kernels`).
+Neighbour searches run in numba kernels (:mod:`midstream.operators._lyapunov_kernels`).
 
 Examples
 --------
@@ -28,7 +28,11 @@ import math
 
 import numpy as np
 
-from operators._lyapunov_kernels import cao_statistics, delay_embed, mutual_information_curve
+from midstream.operators._lyapunov_kernels import (
+    cao_statistics,
+    delay_embed,
+    mutual_information_curve,
+)
 
 #: Queries per Cao neighbour search; longer series are subsampled to this many.
 CAO_QUERIES = 2000

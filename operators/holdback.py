@@ -10,11 +10,11 @@ could become an email). Everything before that position is safe to release now.
 Regular expressions are matched with the ``regex`` package's partial matching
 (a match attempt that runs into the end of the text is reported as partial);
 phrases are matched case-insensitively with the same folding as the detectors
-(:func:`operators.text_rules.fold`).
+(:func:`midstream.operators.text_rules.fold`).
 
 Examples
 --------
->>> from operators.text_rules import Rule
+>>> from midstream.operators.text_rules import Rule
 >>> email = Rule("email", category="pii", action="redact", max_span=254,
 ...              pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}")
 >>> hold = HoldBack([email])
@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 
 import regex
 
-from operators.text_rules import VALIDATORS, Rule, fold
+from midstream.operators.text_rules import VALIDATORS, Rule, fold
 
 
 class HoldBack:

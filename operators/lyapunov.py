@@ -6,7 +6,7 @@ for calculating largest Lyapunov exponents from small data sets", Physica D
 
 1. Delay-embed the series, with the delay from the first minimum of the
    average mutual information and the dimension from Cao's method
-   (:mod:`operators.embedding`), unless given.
+   (:mod:`midstream.operators.embedding`), unless given.
 2. Pair every delay vector with its nearest neighbour (Euclidean) that is more
    than ``theiler`` samples away in time (default: the mean period, at least
    ``lag * emb_dim``, at most a tenth of the series).
@@ -24,7 +24,7 @@ for calculating largest Lyapunov exponents from small data sets", Physica D
 short or degenerate windows, come out non-confident.
 
 Neighbour search, divergence curve and segment search are numba kernels in
-:mod:`operators._lyapunov_kernels`; 10,000 samples take 20-100 ms, a
+:mod:`midstream.operators._lyapunov_kernels`; 10,000 samples take 20-100 ms, a
 streaming window of 400 a few milliseconds.
 
 Examples
@@ -46,13 +46,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from operators._lyapunov_kernels import (
+from midstream.operators._lyapunov_kernels import (
     delay_embed,
     divergence_curve,
     longest_linear_segment,
     nearest_neighbours,
 )
-from operators.embedding import embedding_dimension, mean_period, mutual_information_lag
+from midstream.operators.embedding import embedding_dimension, mean_period, mutual_information_lag
 
 #: Fewer samples than this give a non-confident NaN result without any computation.
 MIN_SAMPLES = 100
@@ -276,9 +276,9 @@ def largest_lyapunov(x: np.ndarray | list[float], *, dt: float = 1.0, lag: int |
     dt
         Time between samples; ``value`` is the per-sample slope / ``dt``.
     lag
-        Embedding delay; default: :func:`operators.embedding.mutual_information_lag`.
+        Embedding delay; default: :func:`midstream.operators.embedding.mutual_information_lag`.
     emb_dim
-        Embedding dimension; default: :func:`operators.embedding.embedding_dimension`
+        Embedding dimension; default: :func:`midstream.operators.embedding.embedding_dimension`
         (Cao 1997, up to ``MAX_EMB_DIM``), but at least 2, where the surrogate
         check below can tell determinism from noise.
     theiler

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from operators._moving_objects_kernels import component_boxes
+from midstream.operators._moving_objects_kernels import component_boxes
 
 
 class Box(NamedTuple):

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from operators._regime_kernels import permutation_entropy_kernel, permutation_entropy_step
+from midstream.operators._regime_kernels import permutation_entropy_kernel, permutation_entropy_step
 
 MAX_ORDER = 8
 

@@ -11,7 +11,7 @@ pipeline and stops at the first stage that decides:
    a straight line, has the line removed before the next stages: a drift plus
    fluctuations is classified by its fluctuations (a pure straight line is
    reported as a fixed point, not confident).
-2. **Spectral lines** (:mod:`operators.spectral_lines`). When at most
+2. **Spectral lines** (:mod:`midstream.operators.spectral_lines`). When at most
    :func:`max_lines` sharp lines (``n // 12``, within 3..``MAX_LINES``) hold at
    least ``LINE_FRACTION`` of the power, the
    window is *periodic* if every line is a harmonic of one fundamental, else
@@ -32,7 +32,7 @@ pipeline and stops at the first stage that decides:
    below the surrogates'; when the z-score is above ``-PE_Z_THRESHOLD`` the
    window is *noise* (white or coloured: AR processes are linear).
 4. **0–1 test for chaos** (Gottwald & Melbourne 2009,
-   :mod:`operators.zero_one_test`) on the window downsampled by ``tau``, the
+   :mod:`midstream.operators.zero_one_test`) on the window downsampled by ``tau``, the
    autocorrelation time (first fall to ``1/e``), capped so that at
    least ``MIN_DOWNSAMPLED`` samples remain. This undoes the oversampling of
    flows, which otherwise drags ``K`` towards 0. ``K > 0.5`` is *chaotic*; else
@@ -70,13 +70,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from operators._regime_kernels import (
+from midstream.operators._regime_kernels import (
     best_repeat_lag,
     mirrored_permutation_entropy,
     surrogate_entropies,
 )
-from operators.spectral_lines import spectral_lines
-from operators.zero_one_test import zero_one_test
+from midstream.operators.spectral_lines import spectral_lines
+from midstream.operators.zero_one_test import zero_one_test
 
 FIXED_POINT = "fixed_point"
 PERIODIC = "periodic"

@@ -7,7 +7,7 @@ current run of such equalities, so the loop is reported at exactly the token
 where the rule first holds: the earliest point at which it is certain.
 
 Each token costs one pass over ``max_period`` counters in a numba kernel
-(:func:`operators._kernels.repetition_step`), about half a microsecond
+(:func:`midstream.operators._kernels.repetition_step`), about half a microsecond
 including the call; the state is three small NumPy arrays, which pickle
 cheaply and give the garbage collector nothing to walk.
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from operators._kernels import repetition_step
+from midstream.operators._kernels import repetition_step
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ costlier path than the best alignment of its span: the first report's distance
 is the DTW distance of its span, a later one's is the cost of a warping path of
 its span (never below that span's DTW distance, and within ``threshold``).
 
-Distances are Euclidean-style, as in :mod:`operators.dtw`: the square root of
+Distances are Euclidean-style, as in :mod:`midstream.operators.dtw`: the square root of
 the sum of squared sample differences (squared Euclidean distances, for
 ``d``-dimensional samples) along the warping path (the paper sums squared
 differences; ``threshold`` here is the square root of its epsilon).
@@ -38,8 +38,8 @@ import math
 
 import numpy as np
 
-from operators._dtw_kernels import best_subsequence_squared, spring_samples
-from operators.dtw import Match, Series, as_samples, z_normalise
+from midstream.operators._dtw_kernels import best_subsequence_squared, spring_samples
+from midstream.operators.dtw import Match, Series, as_samples, z_normalise
 
 
 class Spring:
@@ -50,7 +50,7 @@ class Spring:
     query
         The pattern to find, in the same units as the stream: 1-d, or ``m x d``
         for a stream of ``d``-dimensional samples (local cost: squared
-        Euclidean distance of two samples, as in :func:`operators.dtw.dtw_distance`).
+        Euclidean distance of two samples, as in :func:`midstream.operators.dtw.dtw_distance`).
     threshold
         Report subsequences whose DTW distance to ``query`` is at most this (the
         paper's epsilon, as a distance rather than a squared distance).
@@ -59,7 +59,7 @@ class Spring:
         start: sample ``t`` of a match starting at ``s`` may align with query
         sample ``i`` only when ``|t - s - i| <= window``; so a match is also at
         most ``window`` samples longer or shorter than the query. That is the
-        band of :func:`operators.dtw.dtw_distance` for equal lengths (a match's
+        band of :func:`midstream.operators.dtw.dtw_distance` for equal lengths (a match's
         length is not known while it grows, so the band is not widened for
         unequal ones). SPRING keeps one path per cell, its cheapest in-band one,
         so with a band a match can be missed when its cells hold a cheaper path

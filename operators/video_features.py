@@ -159,10 +159,7 @@ class VideoFeatureExtractor:
         grid = luma[::s, ::s].astype(np.int16)
         count = grid.size
         mean = float(grid.sum()) / count
-        if self._previous is None:
-            motion = 0.0
-        else:
-            motion = float(np.abs(grid - self._previous).sum()) / count
+        motion = 0.0 if self._previous is None else float(np.abs(grid - self._previous).sum()) / count
         dark = int(np.count_nonzero(grid < self._black_below))
         self._previous = grid
         self.frames += 1

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from operators._regime_kernels import zero_one_k_per_c
+from midstream.operators._regime_kernels import zero_one_k_per_c
 
 C_LOW = np.pi / 5.0
 C_HIGH = 4.0 * np.pi / 5.0

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from bytewax.connectors.kafka import KafkaSinkMessage
 
-from connectors.kafka import RawMessage
+from midstream.connectors.kafka import RawMessage
 
 
 def as_messages(events: list[dict[str, Any] | bytes], topic: str = "midstream.llm.tokens"

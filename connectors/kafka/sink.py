@@ -27,7 +27,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter
 
-from midstream import metrics
+from midstream.core import metrics
 
 log = logging.getLogger(__name__)
 

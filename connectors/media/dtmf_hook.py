@@ -3,12 +3,12 @@
 Every key press becomes a ``digit`` label at the media time it started; after
 ``pause_seconds`` without a key, the digits since the last pause become one
 ``transcript`` label (``"5551234"``), which is what an IVR or a voice agent
-acts on. The decoding is :class:`operators.dtmf.DtmfDecoder`.
+acts on. The decoding is :class:`midstream.operators.dtmf.DtmfDecoder`.
 
 Examples
 --------
 >>> import numpy as np
->>> from operators.dtmf import HIGH_HZ, LOW_HZ
+>>> from midstream.operators.dtmf import HIGH_HZ, LOW_HZ
 >>> rate = 48000
 >>> t = np.arange(int(0.1 * rate)) / rate
 >>> five = (0.25 * (np.sin(2 * np.pi * LOW_HZ[1] * t) + np.sin(2 * np.pi * HIGH_HZ[1] * t))
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from connectors.media.hooks import Label
-from operators.dtmf import DtmfDecoder
+from midstream.connectors.media.hooks import Label
+from midstream.operators.dtmf import DtmfDecoder
 
 
 class DtmfTranscriber:

@@ -2,9 +2,9 @@
 
 One :class:`FeatureTap` serves one stream. The WebRTC, RTMP and HLS connectors
 hand it every decoded frame; it measures the frame with the pure extractors of
-:mod:`operators.audio_features` and :mod:`operators.video_features`, keeps the
-frame's media timestamp, feeds the stream's hooks (:mod:`connectors.media.hooks`)
-and calls ``emit`` with compact :class:`~midstream.media_events.MediaRecord`\\ s:
+:mod:`midstream.operators.audio_features` and :mod:`midstream.operators.video_features`, keeps the
+frame's media timestamp, feeds the stream's hooks (:mod:`midstream.connectors.media.hooks`)
+and calls ``emit`` with compact :class:`~midstream.core.media_events.MediaRecord`\\ s:
 one per video frame, one per 20 ms of audio, one per hook label, one per
 change of connection state.
 
@@ -38,10 +38,10 @@ from typing import Any
 import av
 import numpy as np
 
-from connectors.media.hooks import AudioHook, Label, VideoHook
-from midstream.media_events import MediaRecord
-from operators.audio_features import AudioFeatureExtractor
-from operators.video_features import FrameTiming, VideoFeatureExtractor
+from midstream.connectors.media.hooks import AudioHook, Label, VideoHook
+from midstream.core.media_events import MediaRecord
+from midstream.operators.audio_features import AudioFeatureExtractor
+from midstream.operators.video_features import FrameTiming, VideoFeatureExtractor
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class FeatureTap:
     emit
         Called with each record, on the caller's thread.
     hooks
-        Per-stream hooks (:mod:`connectors.media.hooks`).
+        Per-stream hooks (:mod:`midstream.connectors.media.hooks`).
     clock
         Wall clock for the records' ``ts``.
     """

@@ -18,14 +18,14 @@ A hook is any object with a ``name`` and one or both of these methods:
 
 Hooks run on the connector's decode thread, so they must return quickly. A
 slow model (a speech recogniser) keeps its own worker and returns finished
-results on a later call, as :class:`connectors.media.whisper.WhisperTranscriber`
+results on a later call, as :class:`midstream.connectors.media.whisper.WhisperTranscriber`
 does. A hook that raises is reported as a ``hook_error`` label and keeps
 being called: one bad frame must not end a stream's analysis.
 
-Shipped hooks: :class:`connectors.media.dtmf_hook.DtmfTranscriber` (touch-tone
-digits to text), :class:`connectors.media.motion_hook.MovingObjectDetector`
+Shipped hooks: :class:`midstream.connectors.media.dtmf_hook.DtmfTranscriber` (touch-tone
+digits to text), :class:`midstream.connectors.media.motion_hook.MovingObjectDetector`
 (moving objects by frame differencing) and, behind the ``transcribe`` extra,
-:class:`connectors.media.whisper.WhisperTranscriber` (faster-whisper, given a
+:class:`midstream.connectors.media.whisper.WhisperTranscriber` (faster-whisper, given a
 local model directory).
 
 Examples

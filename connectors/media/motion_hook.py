@@ -1,7 +1,7 @@
 """An object-detection hook: moving objects in sampled video frames, with their boxes.
 
 Every ``frame_interval`` seconds of media time the hook compares the frame with
-the previous sampled one (:class:`operators.moving_objects.MovingObjects`) and
+the previous sampled one (:class:`midstream.operators.moving_objects.MovingObjects`) and
 labels each object that moved as ``moving_object``, with its bounding box in
 ``meta`` and its share of the picture as ``score``.
 
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from connectors.media.hooks import Label
-from operators.moving_objects import MovingObjects
+from midstream.connectors.media.hooks import Label
+from midstream.operators.moving_objects import MovingObjects
 
 
 class MovingObjectDetector:
@@ -35,7 +35,7 @@ class MovingObjectDetector:
     frame_interval
         Media seconds between the frames compared.
     threshold, min_area
-        See :class:`operators.moving_objects.MovingObjects`.
+        See :class:`midstream.operators.moving_objects.MovingObjects`.
     """
 
     name = "objects"

@@ -1,4 +1,4 @@
-"""How a :class:`~connectors.media.pull.MediaPuller` opens its URL and retries: one frozen object.
+"""How a :class:`~midstream.connectors.media.pull.MediaPuller` opens its URL and retries: one frozen object.
 
 Examples
 --------
@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from connectors.media.exceptions import PullConfigError
+from midstream.connectors.media.exceptions import PullConfigError
 
 SOURCE_KINDS = ("rtmp", "hls", "file")
 """The ``source`` of a pulled stream's records."""
@@ -42,7 +42,7 @@ class PullOptions:
     open_timeout_s, read_timeout_s
         PyAV's ``timeout=(open, read)``: the longest a connect, or one read,
         may wait for data. The read timeout also bounds how long
-        :meth:`~connectors.media.pull.MediaPuller.stop` waits on a silent source.
+        :meth:`~midstream.connectors.media.pull.MediaPuller.stop` waits on a silent source.
     initial_backoff_s, max_backoff_s, backoff_factor
         Retry delays grow ``initial * factor**(attempt-1)`` up to ``max``, each
         with up to ``jitter`` (a fraction) of random spread, so many pullers of

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 from confluent_kafka import KafkaException
 
-from connectors.openai.publisher import make_producer
-from midstream.media_events import MediaRecord, encode_media_record
+from midstream.connectors.openai.publisher import make_producer
+from midstream.core.media_events import MediaRecord, encode_media_record
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 One :class:`MediaPuller` reads one URL. It opens the URL with low-latency
 probe settings, demuxes and decodes the audio and video streams, and hands
-each frame to a :class:`~connectors.media.features.FeatureTap`, which emits
+each frame to a :class:`~midstream.connectors.media.features.FeatureTap`, which emits
 one record per video frame and per 20 ms of audio. The connection's state
 becomes status records on the same stream:
 
@@ -19,7 +19,7 @@ becomes status records on the same stream:
 
 Nothing a source sends can crash the puller: undecodable packets are skipped
 and counted, and failed connections are retried with jittered exponential
-backoff (:func:`~connectors.media.options.backoff_delay`) until stopped.
+backoff (:func:`~midstream.connectors.media.options.backoff_delay`) until stopped.
 
 **Resuming.** An HLS playlist, or a file, has a position: the media time of
 the last delivered frame (:attr:`MediaPuller.position`). After a reconnect,
@@ -68,9 +68,14 @@ from typing import Any
 import av
 import av.container
 
-from connectors.media.features import FeatureTap
-from connectors.media.options import PullOptions, backoff_delay, container_options, source_kind
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.features import FeatureTap
+from midstream.connectors.media.options import (
+    PullOptions,
+    backoff_delay,
+    container_options,
+    source_kind,
+)
+from midstream.core.media_events import MediaRecord
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -161,11 +166,11 @@ class MediaPuller:
         The stream's id (the key of its records).
     emit
         Called with each record, on the puller's thread (for Kafka, a
-        :class:`~connectors.media.publisher.KafkaRecordPublisher`).
+        :class:`~midstream.connectors.media.publisher.KafkaRecordPublisher`).
     options
         Opening, reading and retry settings.
     hooks
-        Per-stream hooks for the feature tap (:mod:`connectors.media.hooks`).
+        Per-stream hooks for the feature tap (:mod:`midstream.connectors.media.hooks`).
     clock
         Wall clock for the records' ``ts``.
 

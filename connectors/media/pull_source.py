@@ -1,9 +1,9 @@
 """A resumable Bytewax source of RTMP and HLS streams: one partition per URL.
 
-Each partition runs a :class:`~connectors.media.pull.MediaPuller` on its own
+Each partition runs a :class:`~midstream.connectors.media.pull.MediaPuller` on its own
 thread and hands its feature records to the flow without blocking. The
 partition's snapshot is the media time of the last video and audio record the
-flow has taken (a :class:`~connectors.media.pull.PullPosition`), so with
+flow has taken (a :class:`~midstream.connectors.media.pull.PullPosition`), so with
 Bytewax recovery a restarted job resumes an HLS playlist (or a file) where
 the flow stopped, skipping what it had already analysed. A live RTMP stream
 cannot be rewound: after a restart it continues from the live edge, and the
@@ -24,10 +24,10 @@ from datetime import datetime
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from connectors.media.options import PullOptions
-from connectors.media.pull import DEFAULT_OPTIONS, MediaPuller, PullPosition
-from connectors.media.source import RecordQueue
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.options import PullOptions
+from midstream.connectors.media.pull import DEFAULT_OPTIONS, MediaPuller, PullPosition
+from midstream.connectors.media.source import RecordQueue
+from midstream.core.media_events import MediaRecord
 
 
 class _PullPartition(StatefulSourcePartition[MediaRecord, PullPosition]):
@@ -75,7 +75,7 @@ class PullSource(FixedPartitionedSource[MediaRecord, PullPosition]):
     targets
         ``(url, stream id)`` pairs: ``rtmp://`` URLs, HLS playlists, files.
     options
-        How to open and retry (:class:`~connectors.media.options.PullOptions`).
+        How to open and retry (:class:`~midstream.connectors.media.options.PullOptions`).
     hooks_factory
         Per-stream hooks, from the stream id.
     capacity, batch

@@ -2,13 +2,13 @@
 
 :func:`lavfi_graph` describes a test pattern and a tone with a stretch of
 silence and a frozen ending; :class:`LavfiPlayer` decodes it with PyAV (no
-service, no file) and hands every frame to a :class:`~connectors.media.features.FeatureTap`,
+service, no file) and hands every frame to a :class:`~midstream.connectors.media.features.FeatureTap`,
 paced in real time, exactly as a live connector would.
 
 Examples
 --------
 >>> records = []
->>> from connectors.media.features import FeatureTap
+>>> from midstream.connectors.media.features import FeatureTap
 >>> tap = FeatureTap("synthetic-1", "lavfi", records.append)
 >>> LavfiPlayer(lavfi_graph(seconds=1.0, moving_seconds=1.0, silence=None), tap,
 ...             speed=0).run(threading.Event())
@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import av
 
-from connectors.media.features import FeatureTap
+from midstream.connectors.media.features import FeatureTap
 
 
 def lavfi_graph(*, seconds: float = 10.0, moving_seconds: float = 6.0,

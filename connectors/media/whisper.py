@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from connectors.media.hooks import Label
+from midstream.connectors.media.hooks import Label
 
 WHISPER_RATE = 16000
 

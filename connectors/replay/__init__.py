@@ -1,5 +1,5 @@
 """Replay of recorded token streams from a JSON-lines file, at their original pace."""
 
-from connectors.replay.source import ReplaySource
+from midstream.connectors.replay.source import ReplaySource
 
 __all__ = ["ReplaySource"]

@@ -3,7 +3,7 @@
 Each line is a contract-v1 token event whose ``ts`` counts seconds from the
 start of the recording. The source emits each event when its time comes
 (scaled by ``speed``), with ``ts`` rebased onto the wall clock, wrapped in a
-:class:`~connectors.kafka.RawMessage` exactly as the Kafka source delivers it, so the
+:class:`~midstream.connectors.kafka.RawMessage` exactly as the Kafka source delivers it, so the
 flow cannot tell a replay from live traffic. Lines that are not JSON objects
 are passed through as raw bytes, so they reach the dead-letter path like any
 bad Kafka message.
@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from connectors.kafka import RawMessage
+from midstream.connectors.kafka import RawMessage
 
 Message = RawMessage
 
@@ -128,7 +128,7 @@ class ReplaySource(FixedPartitionedSource[Message, int]):
 
     Examples
     --------
-    >>> from midstream.sample_streams import REPLAY_FILE
+    >>> from midstream.cli.sample_streams import REPLAY_FILE
     >>> ReplaySource(REPLAY_FILE).list_parts()
     ['replay']
     """

@@ -60,7 +60,7 @@ from urllib.parse import unquote
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
-from connectors.webrtc.exceptions import ConfigError
+from midstream.connectors.webrtc.exceptions import ConfigError
 
 _OVERRIDE: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "midstream_webrtc_host_addresses", default=None)
@@ -110,7 +110,7 @@ def check_host_addresses(addresses: Sequence[str]) -> tuple[str, ...]:
     >>> check_host_addresses(["localhost"])
     Traceback (most recent call last):
     ...
-    connectors.webrtc.exceptions.ConfigError: host address 'localhost' is not an IP address \
+    midstream.connectors.webrtc.exceptions.ConfigError: host address 'localhost' is not an IP address \
 (give IP literals of this machine, e.g. 127.0.0.1)
     """
     if isinstance(addresses, str):

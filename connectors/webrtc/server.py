@@ -4,8 +4,8 @@ A sender (a browser on ``GET /``, OBS-style tools, an aiortc script) posts its
 SDP offer to ``POST /offer`` and gets the answer back once ICE gathering is
 complete (no trickle). Each peer connection is one stream: every frame of its
 audio and video tracks goes, decoded, to that stream's
-:class:`~connectors.media.features.FeatureTap`, which emits
-:class:`~midstream.media_events.MediaRecord` feature records (media timestamps
+:class:`~midstream.connectors.media.features.FeatureTap`, which emits
+:class:`~midstream.core.media_events.MediaRecord` feature records (media timestamps
 kept: ``pts`` is ``frame.time``). The connection's life is reported as status
 records: ``connected``; ``dropped`` with the reason (ICE/DTLS failed or was
 lost, no connection within ``connect_timeout``, no media for
@@ -54,16 +54,16 @@ from aiohttp import web
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from connectors.webrtc.exceptions import (
+from midstream.connectors.webrtc.exceptions import (
     ConfigError,
     InvalidOffer,
     OfferRejected,
     StreamIdConflict,
     TooManyPeers,
 )
-from connectors.webrtc.ice import check_host_addresses, host_addresses, rtc_configuration
-from midstream.events import MAX_STREAM_ID_CHARS
-from midstream.media_events import MediaRecord
+from midstream.connectors.webrtc.ice import check_host_addresses, host_addresses, rtc_configuration
+from midstream.core.events import MAX_STREAM_ID_CHARS
+from midstream.core.media_events import MediaRecord
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def check_stream_id(stream_id: object) -> str:
     >>> check_stream_id("")
     Traceback (most recent call last):
     ...
-    connectors.webrtc.exceptions.InvalidOffer: stream_id must be a string of 1 to 256 characters
+    midstream.connectors.webrtc.exceptions.InvalidOffer: stream_id must be a string of 1 to 256 characters
     """
     if not isinstance(stream_id, str) or not 1 <= len(stream_id) <= MAX_STREAM_ID_CHARS:
         raise InvalidOffer(f"stream_id must be a string of 1 to {MAX_STREAM_ID_CHARS} "
@@ -122,7 +122,7 @@ def check_sdp(sdp: object) -> str:
     >>> check_sdp("hello")
     Traceback (most recent call last):
     ...
-    connectors.webrtc.exceptions.InvalidOffer: the offer is not SDP: it must start with 'v=0'
+    midstream.connectors.webrtc.exceptions.InvalidOffer: the offer is not SDP: it must start with 'v=0'
     """
     if not isinstance(sdp, str) or not sdp.strip():
         raise InvalidOffer("the offer has no SDP: send {\"type\": \"offer\", \"sdp\": \"v=0...\"}"
@@ -160,7 +160,7 @@ def parse_offer(body: bytes, content_type: str, query_stream_id: str | None = No
     >>> parse_offer(b'{"type": "answer", "sdp": "v=0"}', "application/json")
     Traceback (most recent call last):
     ...
-    connectors.webrtc.exceptions.InvalidOffer: "type" must be "offer", not 'answer'
+    midstream.connectors.webrtc.exceptions.InvalidOffer: "type" must be "offer", not 'answer'
     """
     if len(body) > max_bytes:
         raise InvalidOffer(f"the offer is too large: the limit is {max_bytes} bytes")
@@ -218,8 +218,8 @@ class WebRtcIngest:
     Parameters
     ----------
     emit
-        Called with every :class:`~midstream.media_events.MediaRecord`, on the event loop
-        (a :class:`~connectors.media.publisher.KafkaRecordPublisher`, or ``list.append``).
+        Called with every :class:`~midstream.core.media_events.MediaRecord`, on the event loop
+        (a :class:`~midstream.connectors.media.publisher.KafkaRecordPublisher`, or ``list.append``).
     host, port
         Where the signalling server listens (port 0: a free one; see :attr:`port`).
     ice_servers
@@ -228,11 +228,11 @@ class WebRtcIngest:
     host_addresses
         The ICE host-candidate addresses to offer instead of the interface list, e.g.
         ``("127.0.0.1",)`` where peers reach the ingest only over loopback (aioice skips
-        127.0.0.1 otherwise; see :mod:`connectors.webrtc.ice`).
+        127.0.0.1 otherwise; see :mod:`midstream.connectors.webrtc.ice`).
     max_peers
         Live peers at most; more offers get 503.
     hooks_factory
-        Per-stream hooks (:mod:`connectors.media.hooks`), from the stream id.
+        Per-stream hooks (:mod:`midstream.connectors.media.hooks`), from the stream id.
     clock
         Wall clock for the records' ``ts``.
     tap_factory
@@ -299,7 +299,7 @@ class WebRtcIngest:
         return list(self._peers)
 
     def _feature_tap(self, stream_id: str) -> MediaTap:
-        from connectors.media.features import FeatureTap
+        from midstream.connectors.media.features import FeatureTap
 
         hooks = self.hooks_factory(stream_id) if self.hooks_factory else ()
         return FeatureTap(stream_id, SOURCE, self.emit, hooks=hooks, clock=self.clock)

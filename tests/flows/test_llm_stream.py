@@ -12,11 +12,11 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 from prometheus_client import CollectorRegistry
 
-from flows.llm_stream import build_flow
-from flows.stream_analysis import StreamAnalyzer
-from midstream.config import AnalysisConfig, Topics
-from midstream.metrics import LlmStreamMetrics
-from midstream.sample_streams import demo_streams
+from midstream.cli.sample_streams import demo_streams
+from midstream.core.config import AnalysisConfig, Topics
+from midstream.core.metrics import LlmStreamMetrics
+from midstream.flows.llm_stream import build_flow
+from midstream.flows.stream_analysis import StreamAnalyzer
 from tests.streams import as_messages, decoded, token_stream
 
 TOPICS = Topics()
@@ -213,7 +213,7 @@ def test_config_from_env_reaches_the_flow():
 
 
 def test_keyed_bad_messages_and_key_mismatch_are_dead_lettered_after_the_exchange():
-    from connectors.kafka import RawMessage
+    from midstream.connectors.kafka import RawMessage
 
     good = token_stream("k1", [" fine"])
     items = as_messages(good)
@@ -233,7 +233,7 @@ def test_per_stream_state_stays_bounded_on_a_long_stream():
 
     analyzer = StreamAnalyzer.with_defaults()
     state = analyzer.new_state("long")
-    from midstream.events import TokenEvent
+    from midstream.core.events import TokenEvent
 
     sizes = []
     for seq in range(20_000):

@@ -11,11 +11,11 @@ import orjson
 import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from connectors.kafka import RawMessage
-from flows.media import build_flow
-from flows.media_analysis import MediaAnalyzer
-from midstream.config import MediaConfig, Topics
-from midstream.media_events import MediaRecord, encode_media_record
+from midstream.connectors.kafka import RawMessage
+from midstream.core.config import MediaConfig, Topics
+from midstream.core.media_events import MediaRecord, encode_media_record
+from midstream.flows.media import build_flow
+from midstream.flows.media_analysis import MediaAnalyzer
 
 CONFIG = MediaConfig(window_seconds=1.0, freeze_seconds=1.0, black_seconds=1.0,
                      long_silence_seconds=1.0, dead_seconds=3.0, regime_window=0)

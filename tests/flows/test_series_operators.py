@@ -11,7 +11,7 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from flows.series_operators import Sample, WindowResult, analyse_windows, monitor_samples
+from midstream.flows.series_operators import Sample, WindowResult, analyse_windows, monitor_samples
 
 
 def keyed_samples(seed: int = 0, keys: int = 3, count: int = 200) -> list[tuple[str, Sample]]:
@@ -141,7 +141,7 @@ def media_like_series(switch_at: float | None, seconds: float = 60.0, rate: floa
 
 
 def test_regime_of_event_time_windows_follows_each_key():
-    from flows.series_operators import regime_of_window
+    from midstream.flows.series_operators import regime_of_window
 
     steady = [("steady", s) for s in media_like_series(None)]
     switching = [("switching", s) for s in media_like_series(switch_at=30.0)]
@@ -158,7 +158,7 @@ def test_regime_of_event_time_windows_follows_each_key():
 
 
 def test_sliding_regime_monitor_per_key_flags_the_switch_within_50_samples():
-    from operators.regime import RegimeMonitor
+    from midstream.operators.regime import RegimeMonitor
 
     items = [("k", s) for s in media_like_series(switch_at=30.0)]
     flow = Dataflow("sliding")

@@ -6,8 +6,7 @@ import random
 
 import pytest
 
-from midstream.config import EXAMPLE_SHAPES, AnalysisConfig
-from midstream.sample_streams import (
+from midstream.cli.sample_streams import (
     demo_streams,
     hiccup_gaps,
     periodic_then_chaotic_gaps,
@@ -15,6 +14,7 @@ from midstream.sample_streams import (
     tokenize,
     varied_text,
 )
+from midstream.core.config import EXAMPLE_SHAPES, AnalysisConfig
 from tests.flows.test_llm_stream import controls, insights, run
 
 WITH_SHAPES = AnalysisConfig(shapes_path=str(EXAMPLE_SHAPES))
@@ -129,7 +129,7 @@ def test_temporal_analysis_can_be_switched_off():
 
 
 def test_non_finite_samples_are_skipped_and_counted_not_fatal():
-    from flows.series_analysis import SeriesAnalysis
+    from midstream.flows.series_analysis import SeriesAnalysis
 
     analysis = SeriesAnalysis(regime_window=16, regime_every=4, lyapunov_window=100,
                               lyapunov_every=50)

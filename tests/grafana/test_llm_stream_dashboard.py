@@ -7,8 +7,8 @@ import re
 
 from prometheus_client import CollectorRegistry
 
-from grafana.llm_stream_dashboard import build_dashboard, queries, to_json
-from midstream.metrics import LlmStreamMetrics
+from midstream.core.metrics import LlmStreamMetrics
+from midstream.grafana.llm_stream_dashboard import build_dashboard, queries, to_json
 
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 LABELS = {"gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type"}

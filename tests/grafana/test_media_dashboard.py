@@ -7,8 +7,8 @@ import re
 
 from prometheus_client import CollectorRegistry
 
-from grafana.media_dashboard import build_dashboard, queries, to_json
-from midstream.metrics import MediaMetrics
+from midstream.core.metrics import MediaMetrics
+from midstream.grafana.media_dashboard import build_dashboard, queries, to_json
 
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 

@@ -35,7 +35,7 @@ from midstream.stack.nginx_rtmp import NginxRtmpServer, start_nginx_rtmp, stop_n
 from tests.integration.media_peers import Publisher, stop_publisher
 
 if TYPE_CHECKING:
-    from connectors.media.pull import MediaPuller
+    from midstream.connectors.media.pull import MediaPuller
 
 _HERE = Path(__file__).parent
 

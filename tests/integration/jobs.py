@@ -17,10 +17,10 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from flows.llm_stream import build_flow
-from flows.stream_analysis import StreamAnalyzer
-from midstream.config import AnalysisConfig, Topics
-from midstream.metrics import LlmStreamMetrics
+from midstream.core.config import AnalysisConfig, Topics
+from midstream.core.metrics import LlmStreamMetrics
+from midstream.flows.llm_stream import build_flow
+from midstream.flows.stream_analysis import StreamAnalyzer
 from tests.streams import as_messages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def job_env(brokers: str, topics: Topics, **extra: str) -> dict[str, str]:
             **extra}
 
 
-def job_command(*bytewax_args: str, flow: str = "flows.llm_stream") -> list[str]:
+def job_command(*bytewax_args: str, flow: str = "midstream.flows.llm_stream") -> list[str]:
     return [sys.executable, "-m", "bytewax.run", flow, *bytewax_args]
 
 
@@ -64,7 +64,7 @@ def run_job(env: dict[str, str], *bytewax_args: str, timeout: float = 120) -> st
 
 
 def start_job(env: dict[str, str], *bytewax_args: str,
-              flow: str = "flows.llm_stream") -> subprocess.Popen[str]:
+              flow: str = "midstream.flows.llm_stream") -> subprocess.Popen[str]:
     """Start a tailing job in the background; stop it with :func:`stop_job`."""
     return subprocess.Popen(job_command(*bytewax_args, flow=flow), env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -150,7 +150,7 @@ def job_on_fresh_topics(brokers: str, warmup: Sequence[str]) -> Iterator[Topics]
     ``warmup`` are the pieces of a stream that makes the job decide ``stop``: once
     that decision is on the control topic, the job is surely reading and deciding.
     """
-    from connectors.openai.publisher import TokenPublisher, make_producer
+    from midstream.connectors.openai.publisher import TokenPublisher, make_producer
 
     topics = new_topics(brokers)
     job = start_job(job_env(brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from midstream.media_events import MediaRecord
+from midstream.core.media_events import MediaRecord
 
 MOVING_S = 4.0
 """The video moves (``testsrc``) for this many seconds, then freezes on its last frame."""

@@ -2,7 +2,7 @@
 
 The upstream is the local stand-in (connectors/openai/standin), which speaks
 OpenAI's exact wire formats; OpenAI's own servers are unreachable here. The
-job runs as users run it (``python -m bytewax.run flows.llm_stream``) with the
+job runs as users run it (``python -m bytewax.run midstream.flows.llm_stream``) with the
 bundled rules: ``credential_leak`` stops a stream, ``email_address`` redacts.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.openai.standin.http import Script, ToolCallScript
-from midstream.config import Topics
+from midstream.core.config import Topics
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, Servers
+from tests.doubles.openai_upstream.http import Script, ToolCallScript
 from tests.integration.jobs import consume_all, job_env, new_topics, start_job, stop_job
 
 WORDS = tuple(f" word{i}" for i in range(300))

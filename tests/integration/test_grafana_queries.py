@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grafana import llm_stream_dashboard, media_dashboard
-from grafana.panels import queries
+from midstream.grafana import llm_stream_dashboard, media_dashboard
+from midstream.grafana.panels import queries
 from midstream.stack import query
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.media.options import PullOptions
-from connectors.media.pull import MediaPuller
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.options import PullOptions
+from midstream.connectors.media.pull import MediaPuller
+from midstream.core.media_events import MediaRecord
 from midstream.stack.nginx_rtmp import NginxRtmpServer
 from tests.integration.media_peers import (
     FPS,

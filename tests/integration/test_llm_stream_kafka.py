@@ -9,7 +9,7 @@ import time
 
 import orjson
 
-from midstream.sample_streams import demo_streams
+from midstream.cli.sample_streams import demo_streams
 from midstream.stack.process import free_port
 from tests.integration.jobs import (
     consume_all,

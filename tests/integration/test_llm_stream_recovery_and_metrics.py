@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from midstream.config import AnalysisConfig
-from midstream.sample_streams import demo_streams
+from midstream.cli.sample_streams import demo_streams
+from midstream.core.config import AnalysisConfig
 from midstream.stack import query, query_until
 from tests.integration.jobs import (
     REPO,

@@ -3,7 +3,7 @@
 Every part is real: ffmpeg publishes a test pattern and a tone (silent from 3 s
 to 6 s, frozen from 4 s) to Debian's nginx with the RTMP module; ``midstream
 ingest --brokers`` pulls it with PyAV and publishes feature records; the media
-job (``python -m bytewax.run flows.media``) reads them from Kafka and writes
+job (``python -m bytewax.run midstream.flows.media``) reads them from Kafka and writes
 insights back. A garbage record on the features topic lands in the DLQ.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from midstream.config import Topics
+from midstream.core.config import Topics
 from midstream.stack import query_until
 from midstream.stack.nginx_rtmp import NginxRtmpServer
 from tests.integration.jobs import (
@@ -45,7 +45,7 @@ def media_job(kafka_brokers: str) -> Iterator[Topics]:
                   BYTEWAX_DATAFLOW_API_ENABLED="1", BYTEWAX_DATAFLOW_API_PORT=METRICS_PORT,
                   MIDSTREAM_MEDIA_DEAD_SECONDS=str(DEAD_SECONDS),
                   MIDSTREAM_MEDIA_WINDOW_SECONDS="2", MIDSTREAM_MEDIA_LONG_SILENCE_SECONDS="2")
-    job = start_job(env, flow="flows.media")
+    job = start_job(env, flow="midstream.flows.media")
     try:
         yield topics
     finally:
@@ -54,7 +54,7 @@ def media_job(kafka_brokers: str) -> Iterator[Topics]:
 
 
 def start_ingest(brokers: str, topics: Topics, *pulls: str) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "midstream.cli", "ingest", "--brokers", brokers,
+    argv = [sys.executable, "-m", "midstream.cli.main", "ingest", "--brokers", brokers,
             "--topic", topics.media]
     for pull in pulls:
         argv += ["--pull", pull]

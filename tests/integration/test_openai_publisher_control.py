@@ -8,9 +8,9 @@ import time
 import orjson
 from confluent_kafka import Producer
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.publisher import TokenPublisher, make_producer
-from midstream.events import TokenEvent, parse_token_event
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.publisher import TokenPublisher, make_producer
+from midstream.core.events import TokenEvent, parse_token_event
 from tests.integration.jobs import consume_all
 
 

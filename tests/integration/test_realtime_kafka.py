@@ -18,12 +18,12 @@ import aiohttp
 import orjson
 import pytest
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.publisher import make_producer
-from connectors.openai.realtime import RealtimeRelay, RelayConfig, RelayMetrics
-from connectors.openai.standin.realtime import RealtimeScript, StandinRealtime
-from midstream import events as contract
-from midstream.config import Topics
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.publisher import make_producer
+from midstream.connectors.openai.realtime import RealtimeRelay, RelayConfig, RelayMetrics
+from midstream.core import events as contract
+from midstream.core.config import Topics
+from tests.doubles.openai_upstream.realtime import RealtimeScript, StandinRealtime
 from tests.integration.jobs import (
     consume_all,
     fresh_topics,

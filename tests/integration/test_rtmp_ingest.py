@@ -6,9 +6,9 @@ import random
 import socket
 from pathlib import Path
 
-from connectors.media.options import PullOptions
-from connectors.media.pull import MediaPuller
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.options import PullOptions
+from midstream.connectors.media.pull import MediaPuller
+from midstream.core.media_events import MediaRecord
 from midstream.stack.nginx_rtmp import NginxRtmpServer
 from midstream.stack.process import free_port
 from tests.integration.media_peers import (

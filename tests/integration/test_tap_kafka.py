@@ -16,12 +16,12 @@ from typing import Any
 import openai
 import pytest
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.publisher import make_producer
-from connectors.openai.standin.http import Script, StandinUpstream
-from connectors.openai.tap import tap
-from midstream import events as contract
-from midstream.config import Topics
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.publisher import make_producer
+from midstream.connectors.openai.tap import tap
+from midstream.core import events as contract
+from midstream.core.config import Topics
+from tests.doubles.openai_upstream.http import Script, StandinUpstream
 from tests.integration.jobs import (
     consume_all,
     fresh_topics,

@@ -20,8 +20,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.webrtc.server import REJECTED_STREAM_ID, WebRtcIngest
-from midstream.media_events import MediaRecord, encode_media_record, parse_media_record
+from midstream.connectors.webrtc.server import REJECTED_STREAM_ID, WebRtcIngest
+from midstream.core.media_events import MediaRecord, encode_media_record, parse_media_record
 from tests.integration.conftest import unavailable
 from tests.integration.webrtc_peers import (
     CHROMIUM,

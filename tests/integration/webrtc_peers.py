@@ -37,7 +37,7 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from connectors.webrtc.ice import host_addresses
+from midstream.connectors.webrtc.ice import host_addresses
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = (
@@ -198,7 +198,7 @@ async def send(url: str, stream_id: str, *, video: PatternVideoTrack | None = No
     """Connect one aiortc peer sending ``video`` and ``audio`` to the ingest at ``url``.
 
     The peer offers host candidates on ``addresses`` only (loopback by default), through
-    the same :func:`connectors.webrtc.ice.host_addresses` the ingest uses.
+    the same :func:`midstream.connectors.webrtc.ice.host_addresses` the ingest uses.
     """
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     for track in (video, audio):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.audio_features import (
+from midstream.operators.audio_features import (
     FLOOR_FALL_SECONDS,
     FLOOR_RISE_SECONDS,
     SILENCE_DBFS,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.dtmf import HIGH_HZ, KEYS, LOW_HZ, DtmfDecoder
+from midstream.operators.dtmf import HIGH_HZ, KEYS, LOW_HZ, DtmfDecoder
 
 
 def press(digit: str, rate: int, seconds: float = 0.08, amplitude: float = 0.25) -> np.ndarray:

@@ -11,8 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators._dtw_kernels import dtw_squared_abandoning, slide_window, window_mean_inverse_std
-from operators.dtw import (
+from midstream.operators._dtw_kernels import (
+    dtw_squared_abandoning,
+    slide_window,
+    window_mean_inverse_std,
+)
+from midstream.operators.dtw import (
     BestMatchSearch,
     Match,
     best_match,

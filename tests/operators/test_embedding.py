@@ -8,7 +8,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from operators.embedding import (
+from midstream.operators.embedding import (
     cao_ratios,
     delay_embedding,
     embedding_dimension,

@@ -7,10 +7,10 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from midstream.config import BUNDLED_RULES
-from midstream.rules_file import load_rules
-from operators.holdback import HoldBack
-from operators.text_rules import Rule
+from midstream.core.config import BUNDLED_RULES
+from midstream.core.rules_file import load_rules
+from midstream.operators.holdback import HoldBack
+from midstream.operators.text_rules import Rule
 
 RULES = load_rules(BUNDLED_RULES)
 HOLD = HoldBack(RULES)

@@ -10,7 +10,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from operators.lyapunov import (
+from midstream.operators.lyapunov import (
     MIN_SAMPLES,
     LyapunovResult,
     SlidingLyapunov,

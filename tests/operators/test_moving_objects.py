@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from operators.moving_objects import MovingObjects
+from midstream.operators.moving_objects import MovingObjects
 
 
 def scene(height: int = 240, width: int = 320, seed: int = 0) -> np.ndarray:

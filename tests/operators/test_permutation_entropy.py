@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.permutation_entropy import PermutationEntropy, permutation_entropy
+from midstream.operators.permutation_entropy import PermutationEntropy, permutation_entropy
 from tests.operators.dynamical_systems import logistic, white_noise
 
 

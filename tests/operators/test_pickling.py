@@ -8,18 +8,18 @@ import random
 import numpy as np
 import pytest
 
-from midstream.config import BUNDLED_RULES
-from midstream.rules_file import load_rules
-from operators.audio_features import AudioFeatureExtractor
-from operators.dtw import BestMatchSearch
-from operators.lyapunov import SlidingLyapunov
-from operators.permutation_entropy import PermutationEntropy
-from operators.regime import RegimeMonitor
-from operators.repetition import RepetitionDetector
-from operators.spring import Spring
-from operators.stream_health import StreamHealth
-from operators.text_rules import RuleSet, TextScanState
-from operators.video_features import FrameTiming, VideoFeatureExtractor
+from midstream.core.config import BUNDLED_RULES
+from midstream.core.rules_file import load_rules
+from midstream.operators.audio_features import AudioFeatureExtractor
+from midstream.operators.dtw import BestMatchSearch
+from midstream.operators.lyapunov import SlidingLyapunov
+from midstream.operators.permutation_entropy import PermutationEntropy
+from midstream.operators.regime import RegimeMonitor
+from midstream.operators.repetition import RepetitionDetector
+from midstream.operators.spring import Spring
+from midstream.operators.stream_health import StreamHealth
+from midstream.operators.text_rules import RuleSet, TextScanState
+from midstream.operators.video_features import FrameTiming, VideoFeatureExtractor
 
 RULES = RuleSet(load_rules(BUNDLED_RULES))
 WORDS = [" I", " will", " check", ".", " mail", " a@b.io", " 4111", " 1111", " sorry", "’"]

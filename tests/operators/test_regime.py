@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from operators.regime import (
+from midstream.operators.regime import (
     CHAOTIC,
     FIXED_POINT,
     KINDS,

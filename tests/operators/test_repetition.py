@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.repetition import RepetitionDetector
+from midstream.operators.repetition import RepetitionDetector
 
 
 def brute_force_reports(tokens: list[str], max_period: int, min_repeats: int,

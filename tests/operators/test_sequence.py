@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.sequence import edit_distance, edit_similarity, lcs_length, lcs_similarity
+from midstream.operators.sequence import edit_distance, edit_similarity, lcs_length, lcs_similarity
 
 texts = st.text(alphabet=st.sampled_from("abcé日🙂 \u0301"), max_size=30)
 token_ids = st.lists(st.integers(0, 6), max_size=30)

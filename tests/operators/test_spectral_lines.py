@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from operators.spectral_lines import spectral_lines
+from midstream.operators.spectral_lines import spectral_lines
 from tests.operators.dynamical_systems import (
     add_noise,
     henon,

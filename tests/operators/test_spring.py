@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.dtw import Match
-from operators.spring import Spring, best_subsequence, spring_matches
+from midstream.operators.dtw import Match
+from midstream.operators.spring import Spring, best_subsequence, spring_matches
 from tests.operators.brute_force import dtw_squared, local_cost
 
 samples = st.integers(-4, 4).map(float)  # small integers: many exact ties, the hard case

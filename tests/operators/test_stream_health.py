@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from operators.stream_health import StreamHealth
+from midstream.operators.stream_health import StreamHealth
 
 
 def test_incremental_statistics_equal_batch_answers_at_every_step():

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from midstream.config import BUNDLED_RULES
-from midstream.rules_file import load_rules
-from operators.text_rules import Rule, RuleSet, TextScanState, fold, luhn_valid
+from midstream.core.config import BUNDLED_RULES
+from midstream.core.rules_file import load_rules
+from midstream.operators.text_rules import Rule, RuleSet, TextScanState, fold, luhn_valid
 
 
 def feed(rules: RuleSet, pieces: list[str]) -> list[tuple[str, int, int, int]]:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.video_features import (
+from midstream.operators.video_features import (
     FrameTiming,
     FrameTimingSample,
     VideoFeatureExtractor,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.zero_one_test import C_HIGH, C_LOW, zero_one_k_values, zero_one_test
+from midstream.operators.zero_one_test import C_HIGH, C_LOW, zero_one_k_values, zero_one_test
 from tests.operators.dynamical_systems import (
     henon,
     logistic,

@@ -1,7 +1,7 @@
 """An OpenAI-compatible streaming gateway that taps every delta and acts on MidStream's decisions.
 
 Apps switch by changing their OpenAI client's ``base_url``. See
-:mod:`connectors.openai.gateway.app` (the server), :mod:`.streams` (one proxied
+:mod:`midstream.connectors.openai.gateway.app` (the server), :mod:`.streams` (one proxied
 stream: tap, hold-back, stop), :mod:`.redaction` (the hold-back) and
 :mod:`.cli` (``midstream gateway``).
 """

@@ -1,9 +1,9 @@
-"""``python -m connectors.openai.gateway``: the same as ``midstream gateway``."""
+"""``python -m midstream.connectors.openai.gateway``: the same as ``midstream gateway``."""
 
 from __future__ import annotations
 
 import sys
 
-from connectors.openai.gateway.cli import main
+from midstream.connectors.openai.gateway.cli import main
 
 sys.exit(main())

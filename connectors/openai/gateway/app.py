@@ -33,20 +33,24 @@ from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.gateway import errors
-from connectors.openai.gateway.auth import ClientKeys, RateLimiter
-from connectors.openai.gateway.chat import ChatStream
-from connectors.openai.gateway.config import GatewayConfig
-from connectors.openai.gateway.exceptions import ConfigError
-from connectors.openai.gateway.metrics import GatewayMetrics
-from connectors.openai.gateway.responses import ResponsesStream, replace_text
-from connectors.openai.gateway.streams import STREAM_ID_HEADER, LiveStream, Services
-from connectors.openai.gateway.upstream import check_upstream_url, make_session, redacted_url
-from connectors.openai.publisher import make_producer
-from midstream.config import BUNDLED_RULES, Topics
-from midstream.rules_file import load_rules
-from operators.holdback import HoldBack
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.gateway import errors
+from midstream.connectors.openai.gateway.auth import ClientKeys, RateLimiter
+from midstream.connectors.openai.gateway.chat import ChatStream
+from midstream.connectors.openai.gateway.config import GatewayConfig
+from midstream.connectors.openai.gateway.exceptions import ConfigError
+from midstream.connectors.openai.gateway.metrics import GatewayMetrics
+from midstream.connectors.openai.gateway.responses import ResponsesStream, replace_text
+from midstream.connectors.openai.gateway.streams import STREAM_ID_HEADER, LiveStream, Services
+from midstream.connectors.openai.gateway.upstream import (
+    check_upstream_url,
+    make_session,
+    redacted_url,
+)
+from midstream.connectors.openai.publisher import make_producer
+from midstream.core.config import BUNDLED_RULES, Topics
+from midstream.core.rules_file import load_rules
+from midstream.operators.holdback import HoldBack
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ class Gateway:
     Parameters
     ----------
     config
-        Settings (see :class:`~connectors.openai.gateway.config.GatewayConfig`).
+        Settings (see :class:`~midstream.connectors.openai.gateway.config.GatewayConfig`).
     registry
         Where the metrics are registered (tests pass a fresh one).
     topics

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from connectors.openai.gateway.errors import error_frame
-from connectors.openai.gateway.sse import SseEvent
-from connectors.openai.gateway.streams import STOP_FINISH_REASON, LiveStream, Services
+from midstream.connectors.openai.gateway.errors import error_frame
+from midstream.connectors.openai.gateway.sse import SseEvent
+from midstream.connectors.openai.gateway.streams import STOP_FINISH_REASON, LiveStream, Services
 
 DONE = b"data: [DONE]\n\n"
 ENVELOPE = ("id", "object", "created", "model", "service_tier", "system_fingerprint")

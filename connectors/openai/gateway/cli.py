@@ -18,13 +18,13 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 
-from connectors.openai.gateway.config import (
+from midstream.connectors.openai.gateway.config import (
     DEFAULT_DECISION_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES,
     GatewayConfig,
     from_sources,
 )
-from connectors.openai.gateway.exceptions import ConfigError
+from midstream.connectors.openai.gateway.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
 
 async def serve(config: GatewayConfig) -> None:
     """Run the gateway until SIGINT or SIGTERM."""
-    from connectors.openai.gateway.app import Gateway
+    from midstream.connectors.openai.gateway.app import Gateway
 
     gateway = Gateway(config)
     stop = asyncio.Event()

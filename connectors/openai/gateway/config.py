@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from connectors.openai.gateway.exceptions import ConfigError
+from midstream.connectors.openai.gateway.exceptions import ConfigError
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_DECISION_TIMEOUT = 0.5

@@ -1,7 +1,7 @@
 """The gateway's Prometheus metrics, defined once, with bounded labels.
 
 The OpenTelemetry GenAI client metrics reuse the names in
-:mod:`midstream.metrics` (time to first chunk, time per output chunk,
+:mod:`midstream.core.metrics` (time to first chunk, time per output chunk,
 operation duration, token usage), measured here as the client sees them; the
 rest carry the ``midstream_gateway_`` prefix. Labels are the route, the
 provider and a bounded model name, never a stream id or a key.
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from midstream import metrics as names
-from midstream.metrics import CHUNK_BUCKETS, LATENCY_BUCKETS, TOKEN_BUCKETS, BoundedLabel
+from midstream.core import metrics as names
+from midstream.core.metrics import CHUNK_BUCKETS, LATENCY_BUCKETS, TOKEN_BUCKETS, BoundedLabel
 
 REQUESTS = "midstream_gateway_requests"
 STREAMS_OPEN = "midstream_gateway_streams_open"

@@ -3,7 +3,7 @@
 :class:`RedactionBuffer` receives the upstream's text deltas and returns, each
 time, the text that may go to the client *now*. It releases everything up to
 the earliest position where a redaction match starts, complete or partial
-(:meth:`operators.holdback.HoldBack.hold_from`), and holds the rest:
+(:meth:`midstream.operators.holdback.HoldBack.hold_from`), and holds the rest:
 
 * a **partial** match waits for more text: either it stops matching (released)
   or it completes;
@@ -21,7 +21,7 @@ only by markers.
 
 Examples
 --------
->>> from operators.text_rules import Rule
+>>> from midstream.operators.text_rules import Rule
 >>> email = Rule("email", category="pii", action="redact", max_span=254,
 ...              pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}")
 >>> buffer = RedactionBuffer(HoldBack([email]))
@@ -41,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from operators.holdback import HoldBack
+from midstream.operators.holdback import HoldBack
 
 CONTEXT = 64
 """Characters before the unreleased text that the rules see again (look-behinds, word starts)."""

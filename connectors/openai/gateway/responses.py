@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from connectors.openai.gateway.sse import SseEvent
-from connectors.openai.gateway.streams import STOP_FINISH_REASON, LiveStream, Services
+from midstream.connectors.openai.gateway.sse import SseEvent
+from midstream.connectors.openai.gateway.streams import STOP_FINISH_REASON, LiveStream, Services
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 

@@ -1,9 +1,9 @@
 """One proxied response while it streams: tap, hold-back, decisions, stop, and the client's bytes.
 
 :class:`LiveStream` owns everything one response needs: the
-:class:`~connectors.openai.publisher.TokenPublisher` (the tap), the
-:class:`~connectors.openai.gateway.redaction.RedactionBuffer` (hold-back), its
-registration with the :class:`~connectors.openai.control.ControlFollower`, the
+:class:`~midstream.connectors.openai.publisher.TokenPublisher` (the tap), the
+:class:`~midstream.connectors.openai.gateway.redaction.RedactionBuffer` (hold-back), its
+registration with the :class:`~midstream.connectors.openai.control.ControlFollower`, the
 decision timer, and the writes to the client. The wire format is the
 subclass's business (:mod:`.chat`, :mod:`.responses`).
 
@@ -36,13 +36,13 @@ import aiohttp
 from aiohttp import web
 from confluent_kafka import Producer
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.gateway.config import GatewayConfig
-from connectors.openai.gateway.metrics import GatewayMetrics
-from connectors.openai.gateway.redaction import RedactionBuffer
-from connectors.openai.gateway.sse import SseEvent, SseSplitter
-from connectors.openai.publisher import TokenPublisher
-from operators.holdback import HoldBack
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.gateway.config import GatewayConfig
+from midstream.connectors.openai.gateway.metrics import GatewayMetrics
+from midstream.connectors.openai.gateway.redaction import RedactionBuffer
+from midstream.connectors.openai.gateway.sse import SseEvent, SseSplitter
+from midstream.connectors.openai.publisher import TokenPublisher
+from midstream.operators.holdback import HoldBack
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ Examples
 >>> check_upstream_url("http://10.0.0.5:8000/v1", allow_insecure=False)
 Traceback (most recent call last):
 ...
-connectors.openai.gateway.exceptions.InsecureUpstreamError: refusing the plain-http upstream \
+midstream.connectors.openai.gateway.exceptions.InsecureUpstreamError: refusing the plain-http upstream \
 on 10.0.0.5: only loopback hosts may use http (use https, or --allow-insecure-upstream)
 >>> redacted_url("https://user:pw@example.com/v1")
 'https://example.com/v1'
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from connectors.openai.gateway.exceptions import ConfigError, InsecureUpstreamError
+from midstream.connectors.openai.gateway.exceptions import ConfigError, InsecureUpstreamError
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 

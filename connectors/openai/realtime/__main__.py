@@ -1,9 +1,9 @@
-"""Run the Realtime relay: ``python -m connectors.openai.realtime --listen H:P --upstream URL``.
+"""Run the Realtime relay: ``python -m midstream.connectors.openai.realtime --listen H:P --upstream URL``.
 
 Secrets come from the environment (or a file), never from the command line:
 ``MIDSTREAM_GATEWAY_KEYS`` holds the client keys (comma-separated, required),
 ``MIDSTREAM_UPSTREAM_API_KEY`` the upstream key (or ``--upstream-key-file``).
-Topics follow ``MIDSTREAM_TOPIC_<NAME>`` (``midstream.config.Topics``).
+Topics follow ``MIDSTREAM_TOPIC_<NAME>`` (``midstream.core.config.Topics``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from connectors.openai.realtime.config import (
+from midstream.connectors.openai.realtime.config import (
     DEFAULT_UPSTREAM,
     RelayConfig,
     RelayConfigError,
@@ -58,7 +58,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m connectors.openai.realtime", description=DESCRIPTION, epilog=EPILOG,
+        prog="python -m midstream.connectors.openai.realtime", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 8081),
                         metavar="HOST:PORT", help="where to listen (default 127.0.0.1:8081)")
@@ -89,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def serve(config: RelayConfig) -> None:
     """Run the relay (with Kafka when configured) until SIGINT or SIGTERM."""
-    from connectors.openai.control import ControlFollower
-    from connectors.openai.publisher import make_producer
-    from connectors.openai.realtime.server import RealtimeRelay
+    from midstream.connectors.openai.control import ControlFollower
+    from midstream.connectors.openai.publisher import make_producer
+    from midstream.connectors.openai.realtime.server import RealtimeRelay
 
     producer = make_producer(config.brokers) if config.brokers else None
     follower = ControlFollower(config.brokers, config.control_topic) if config.brokers else None
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from midstream.config import Topics
+    from midstream.core.config import Topics
 
     topics = Topics.from_env()
     host, port = args.listen

@@ -72,7 +72,7 @@ class RelayConfig:
     brokers
         Kafka bootstrap servers; None turns the tap and the control follower off.
     tokens_topic, control_topic
-        Kafka topics (``midstream.config.Topics``).
+        Kafka topics (``midstream.core.config.Topics``).
     provider
         ``provider`` of the token events.
     allow_insecure_upstream

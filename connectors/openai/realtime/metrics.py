@@ -2,7 +2,7 @@
 
 Labels are small fixed sets: ``direction`` (``upstream``: events from OpenAI to
 the client, ``client``: events from the client to OpenAI), ``family`` (see
-:data:`connectors.openai.realtime.events.FAMILIES`), audio ``direction``
+:data:`midstream.connectors.openai.realtime.events.FAMILIES`), audio ``direction``
 (``output``: model speech, ``input``: the user's appended audio) and stop
 ``outcome``. No session, response or stream ids.
 

@@ -9,7 +9,7 @@ carries the client key). From then on every frame passes both ways unchanged:
 text frames are relayed as the same UTF-8 text, binary frames as the same
 bytes, and a close on either side closes the other with the same code. The
 only frames the relay drops are output deltas of a response MidStream stopped
-(see :mod:`connectors.openai.realtime.session`); the only frames it adds are
+(see :mod:`midstream.connectors.openai.realtime.session`); the only frames it adds are
 its own ``response.cancel`` and ``conversation.item.truncate`` upstream.
 
 A refused connection gets an OpenAI-style JSON error before any upgrade:
@@ -24,7 +24,7 @@ Examples
 --------
 >>> import asyncio
 >>> from prometheus_client import CollectorRegistry
->>> from connectors.openai.realtime.config import RelayConfig
+>>> from midstream.connectors.openai.realtime.config import RelayConfig
 >>> async def demo():
 ...     config = RelayConfig(upstream="ws://127.0.0.1:9/v1/realtime",
 ...                          client_keys=frozenset({"k"}), port=0)
@@ -53,11 +53,11 @@ from aiohttp import WSMsgType, web
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.gateway.auth import RateLimiter
-from connectors.openai.realtime.config import RelayConfig
-from connectors.openai.realtime.metrics import RelayMetrics
-from connectors.openai.realtime.session import SessionTap
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.gateway.auth import RateLimiter
+from midstream.connectors.openai.realtime.config import RelayConfig
+from midstream.connectors.openai.realtime.metrics import RelayMetrics
+from midstream.connectors.openai.realtime.session import SessionTap
 
 log = logging.getLogger(__name__)
 

@@ -63,11 +63,16 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.publisher import TokenPublisher
-from connectors.openai.realtime import events as ev
-from connectors.openai.realtime.audio import PCM16_24K, AudioFormat, AudioTally, output_format
-from connectors.openai.realtime.metrics import RelayMetrics
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.publisher import TokenPublisher
+from midstream.connectors.openai.realtime import events as ev
+from midstream.connectors.openai.realtime.audio import (
+    PCM16_24K,
+    AudioFormat,
+    AudioTally,
+    output_format,
+)
+from midstream.connectors.openai.realtime.metrics import RelayMetrics
 
 log = logging.getLogger(__name__)
 

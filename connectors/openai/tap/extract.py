@@ -1,6 +1,6 @@
 """Turning the openai SDK's stream items into token events, without changing them.
 
-Two shapes of stream reach :func:`connectors.openai.tap.tap`:
+Two shapes of stream reach :func:`midstream.connectors.openai.tap.tap`:
 
 - Chat Completions (``client.chat.completions.create(stream=True)``) yields
   ``ChatCompletionChunk`` objects: deltas carry ``content``, ``refusal`` or
@@ -27,7 +27,7 @@ and on anything shaped like them.
 Examples
 --------
 >>> from types import SimpleNamespace as NS
->>> from connectors.openai.publisher import TokenPublisher
+>>> from midstream.connectors.openai.publisher import TokenPublisher
 >>> publisher = TokenPublisher(None, "tokens", "s1", provider="openai", model=None)
 >>> chat = ChatChunkExtractor(publisher)
 >>> delta = NS(content="Hi", refusal=None, tool_calls=None)
@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.openai.publisher import TokenPublisher
+from midstream.connectors.openai.publisher import TokenPublisher
 
 
 def _dump(model: Any) -> dict[str, Any] | None:
@@ -141,7 +141,7 @@ class ResponsesEventExtractor:
     Examples
     --------
     >>> from types import SimpleNamespace as NS
-    >>> from connectors.openai.publisher import TokenPublisher
+    >>> from midstream.connectors.openai.publisher import TokenPublisher
     >>> publisher = TokenPublisher(None, "tokens", "s1", provider="openai", model=None)
     >>> events = ResponsesEventExtractor(publisher)
     >>> events.feed(NS(type="response.created", response=NS(id="resp_1", model="m")))
@@ -198,7 +198,7 @@ def extractor_for(item: Any, publisher: TokenPublisher) -> Extractor:
     """The extractor matching the first item of a stream.
 
     >>> from types import SimpleNamespace as NS
-    >>> from connectors.openai.publisher import TokenPublisher
+    >>> from midstream.connectors.openai.publisher import TokenPublisher
     >>> publisher = TokenPublisher(None, "tokens", "s1", provider="openai", model=None)
     >>> extractor_for(NS(type="response.created"), publisher).api
     'responses'

@@ -5,9 +5,9 @@
 async (``openai.AsyncStream``). Iterating the wrapper yields the very same
 objects the SDK yields. Each item is published to Kafka (contract v1) before
 it is handed to the app; publishing never blocks (see
-:class:`~connectors.openai.publisher.TokenPublisher`).
+:class:`~midstream.connectors.openai.publisher.TokenPublisher`).
 
-Acting mid-stream: with a :class:`~connectors.openai.control.ControlFollower`,
+Acting mid-stream: with a :class:`~midstream.connectors.openai.control.ControlFollower`,
 a ``stop`` decision for this stream sets :attr:`TappedStream.stopped`. The
 next step of the iteration then ends cleanly (no exception) and the SDK
 stream is closed, which closes the HTTP connection so that the upstream stops
@@ -32,9 +32,9 @@ topic (it needs an OpenAI-compatible server and Kafka, so it is not run as a
 doctest)::
 
     import openai
-    from connectors.openai.control import ControlFollower
-    from connectors.openai.publisher import make_producer
-    from connectors.openai.tap import tap
+    from midstream.connectors.openai.control import ControlFollower
+    from midstream.connectors.openai.publisher import make_producer
+    from midstream.connectors.openai.tap import tap
 
     producer = make_producer("127.0.0.1:9092")
     follower = ControlFollower("127.0.0.1:9092", "midstream.control")
@@ -78,9 +78,9 @@ from typing import Any, Generic, TypeVar, overload
 
 from confluent_kafka import Producer
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.publisher import TokenPublisher, make_producer
-from connectors.openai.tap.extract import Extractor, extractor_for
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.publisher import TokenPublisher, make_producer
+from midstream.connectors.openai.tap.extract import Extractor, extractor_for
 
 log = logging.getLogger(__name__)
 

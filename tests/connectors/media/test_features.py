@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from connectors.media.features import FeatureTap, luma_plane, mono_samples
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.features import FeatureTap, luma_plane, mono_samples
+from midstream.core.media_events import MediaRecord
 
 TONE = np.sin(np.arange(1024) / 10).astype(np.float32) * 0.5
 

@@ -9,15 +9,15 @@ import numpy as np
 import orjson
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from connectors.media.dtmf_hook import DtmfTranscriber
-from connectors.media.features import FeatureTap
-from connectors.media.hooks import Label
-from connectors.media.motion_hook import MovingObjectDetector
-from connectors.media.synthetic import LavfiPlayer
-from flows.media import build_flow
-from flows.media_analysis import MediaAnalyzer
-from midstream.config import MediaConfig
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.dtmf_hook import DtmfTranscriber
+from midstream.connectors.media.features import FeatureTap
+from midstream.connectors.media.hooks import Label
+from midstream.connectors.media.motion_hook import MovingObjectDetector
+from midstream.connectors.media.synthetic import LavfiPlayer
+from midstream.core.config import MediaConfig
+from midstream.core.media_events import MediaRecord
+from midstream.flows.media import build_flow
+from midstream.flows.media_analysis import MediaAnalyzer
 
 TONES = {"1": (697, 1209), "5": (770, 1336), "9": (852, 1477), "#": (941, 1477)}
 

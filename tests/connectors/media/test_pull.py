@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from connectors.media.exceptions import MediaError, PullConfigError
-from connectors.media.options import (
+from midstream.connectors.media.exceptions import MediaError, PullConfigError
+from midstream.connectors.media.options import (
     PullOptions,
     backoff_delay,
     container_options,
     source_kind,
 )
-from connectors.media.pull import MediaPuller, PullPosition
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.pull import MediaPuller, PullPosition
+from midstream.core.media_events import MediaRecord
 from midstream.stack.process import free_port
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")

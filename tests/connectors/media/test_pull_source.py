@@ -10,11 +10,11 @@ import orjson
 import pytest
 from bytewax.testing import TestingSink, run_main
 
-from connectors.media.pull_source import PullSource
-from flows.media import build_flow
-from flows.media_analysis import MediaAnalyzer
-from midstream.config import MediaConfig
-from midstream.media_events import MediaRecord
+from midstream.connectors.media.pull_source import PullSource
+from midstream.core.config import MediaConfig
+from midstream.core.media_events import MediaRecord
+from midstream.flows.media import build_flow
+from midstream.flows.media_analysis import MediaAnalyzer
 from tests.connectors.media.test_pull import make_clip, needs_ffmpeg
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.media.whisper import WhisperTranscriber, WhisperUnavailable, resample
+from midstream.connectors.media.whisper import WhisperTranscriber, WhisperUnavailable, resample
 
 
 def test_a_directory_without_a_model_is_refused_with_the_reason(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 The client here is aiohttp's WebSocket client, which can compare raw frames byte
 for byte; ``test_realtime_sdk.py`` drives the same relay with the openai SDK's
 own Realtime client. The stand-in
-(:mod:`connectors.openai.standin.realtime`) sends OpenAI's GA and beta event
+(:mod:`tests.doubles.openai_upstream.realtime`) sends OpenAI's GA and beta event
 sequences, because OpenAI's servers cannot be reached from here.
 """
 
@@ -20,10 +20,15 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.realtime import RealtimeRelay, RelayConfig, RelayConfigError, RelayMetrics
-from connectors.openai.standin.realtime import RealtimeScript, StandinRealtime
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.realtime import (
+    RealtimeRelay,
+    RelayConfig,
+    RelayConfigError,
+    RelayMetrics,
+)
 from tests.connectors.openai.test_tap import RecordingProducer, local_follower
+from tests.doubles.openai_upstream.realtime import RealtimeScript, StandinRealtime
 
 CLIENT_KEY = "mk-client-1"
 UPSTREAM_KEY = "sk-upstream-very-secret"
@@ -379,13 +384,13 @@ def test_entry_point_help_and_config_errors() -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "connectors.openai.realtime", "--help"],
+    out = subprocess.run([sys.executable, "-m", "midstream.connectors.openai.realtime", "--help"],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     for option in ("--listen", "--upstream", "--brokers", "--allow-insecure-upstream",
                    "--upstream-key-file", "MIDSTREAM_GATEWAY_KEYS", "MIDSTREAM_UPSTREAM_API_KEY"):
         assert option in out
     refused = subprocess.run(
-        [sys.executable, "-m", "connectors.openai.realtime", "--upstream",
+        [sys.executable, "-m", "midstream.connectors.openai.realtime", "--upstream",
          "wss://api.openai.com/v1/realtime"], capture_output=True, text=True, timeout=60,
         env={"PATH": "/usr/bin:/bin", "MIDSTREAM_UPSTREAM_API_KEY": UPSTREAM_KEY})
     assert refused.returncode == 2
@@ -421,7 +426,7 @@ def test_entry_point_relays_as_a_process_and_stops_on_sigterm() -> None:
         env = {**os.environ, "MIDSTREAM_GATEWAY_KEYS": f"other,{CLIENT_KEY}",
                "MIDSTREAM_UPSTREAM_API_KEY": UPSTREAM_KEY}
         process = subprocess.Popen(
-            [sys.executable, "-m", "connectors.openai.realtime", "--listen", "127.0.0.1:0",
+            [sys.executable, "-m", "midstream.connectors.openai.realtime", "--listen", "127.0.0.1:0",
              "--upstream", upstream_url], env=env, stderr=subprocess.PIPE, text=True)
         try:
             assert process.stderr is not None

@@ -1,6 +1,6 @@
 """The real openai SDK's Realtime client (GA and beta, async and sync) through the relay.
 
-The upstream is the stand-in (:mod:`connectors.openai.standin.realtime`), because
+The upstream is the stand-in (:mod:`tests.doubles.openai_upstream.realtime`), because
 OpenAI's servers cannot be reached from here; the client is the SDK itself,
 pointed at the relay with ``websocket_base_url``.
 """
@@ -14,8 +14,8 @@ from typing import Any
 import openai
 import pytest
 
-from connectors.openai.standin.realtime import RealtimeScript
 from tests.connectors.openai.test_realtime import CLIENT_KEY, Rig
+from tests.doubles.openai_upstream.realtime import RealtimeScript
 
 PIECES = RealtimeScript().pieces
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.openai.realtime import RelayMetrics, SessionTap
-from connectors.openai.standin.realtime import tone
+from midstream.connectors.openai.realtime import RelayMetrics, SessionTap
 from tests.connectors.openai.test_tap import RecordingProducer
+from tests.doubles.openai_upstream.realtime import tone
 
 CHUNK = base64.b64encode(tone(100, 440, 0.5)).decode()  # 100 ms of PCM16 at 24 kHz
 

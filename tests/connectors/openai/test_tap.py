@@ -23,9 +23,9 @@ import openai
 import pytest
 from aiohttp import web
 
-from connectors.openai.control import ControlFollower
-from connectors.openai.publisher import TokenPublisher
-from connectors.openai.tap import AsyncTappedStream, TappedStream, tap
+from midstream.connectors.openai.control import ControlFollower
+from midstream.connectors.openai.publisher import TokenPublisher
+from midstream.connectors.openai.tap import AsyncTappedStream, TappedStream, tap
 
 MODEL = "gpt-4o-mini"
 WORDS = ["Hello", " there", ",", " how", " can", " I", " help", "?"]

@@ -8,8 +8,8 @@ import aioice.ice
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
-from connectors.webrtc import ice
-from connectors.webrtc.exceptions import ConfigError
+from midstream.connectors.webrtc import ice
+from midstream.connectors.webrtc.exceptions import ConfigError
 
 
 def _host_candidate_addresses(sdp: str) -> set[str]:

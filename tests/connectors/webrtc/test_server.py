@@ -15,15 +15,15 @@ import orjson
 import pytest
 from aiortc import RTCPeerConnection
 
-from connectors.webrtc.exceptions import ConfigError, InvalidOffer
-from connectors.webrtc.server import (
+from midstream.connectors.webrtc.exceptions import ConfigError, InvalidOffer
+from midstream.connectors.webrtc.server import (
     MAX_OFFER_BYTES,
     REJECTED_STREAM_ID,
     WebRtcIngest,
     check_sdp,
     parse_offer,
 )
-from midstream.media_events import MediaRecord, encode_media_record, parse_media_record
+from midstream.core.media_events import MediaRecord, encode_media_record, parse_media_record
 
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
 

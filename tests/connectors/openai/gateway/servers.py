@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import openai
 from prometheus_client import CollectorRegistry
 
-from connectors.openai.gateway.app import Gateway
-from connectors.openai.gateway.config import GatewayConfig
-from connectors.openai.standin.http import Script, StandinUpstream
-from midstream.config import Topics
+from midstream.connectors.openai.gateway.app import Gateway
+from midstream.connectors.openai.gateway.config import GatewayConfig
+from midstream.core.config import Topics
+from tests.doubles.openai_upstream.http import Script, StandinUpstream
 
 CLIENT_KEY = "mgw-client-key-7f3a"
 UPSTREAM_KEY = "sk-upstream-SECRET-5b9e1c"

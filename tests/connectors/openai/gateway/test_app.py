@@ -17,8 +17,8 @@ import aiohttp
 import openai
 import pytest
 
-from connectors.openai.standin.http import Script, ToolCallScript
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, UPSTREAM_KEY, Servers
+from tests.doubles.openai_upstream.http import Script, ToolCallScript
 
 PIECES = ("The", " answer", " is", " forty", "-two", ".")
 TOOL = ToolCallScript("get_weather", ('{"ci', 'ty": "Par', 'is"}'), call_id="call_1")

@@ -17,9 +17,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from connectors.openai.gateway.cli import config_from_args, main, parser
-from connectors.openai.standin.http import Script, StandinUpstream
+from midstream.connectors.openai.gateway.cli import config_from_args, main, parser
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, UPSTREAM_KEY
+from tests.doubles.openai_upstream.http import Script, StandinUpstream
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -80,7 +80,7 @@ def test_the_command_serves_the_sdk_and_stops_on_sigterm() -> None:
            "MIDSTREAM_GATEWAY_KEYS": CLIENT_KEY, "MIDSTREAM_UPSTREAM_API_KEY": UPSTREAM_KEY,
            "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "midstream.cli", "gateway", "--listen", "127.0.0.1:0",
+        [sys.executable, "-m", "midstream.cli.main", "gateway", "--listen", "127.0.0.1:0",
          "--upstream", base, "-v"], env=env, cwd=REPO, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:

@@ -7,10 +7,10 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.openai.gateway.redaction import RedactionBuffer
-from midstream.config import BUNDLED_RULES
-from midstream.rules_file import load_rules
-from operators.holdback import HoldBack
+from midstream.connectors.openai.gateway.redaction import RedactionBuffer
+from midstream.core.config import BUNDLED_RULES
+from midstream.core.rules_file import load_rules
+from midstream.operators.holdback import HoldBack
 
 HOLDBACK = HoldBack(load_rules(BUNDLED_RULES))
 TEXT = ("Sure. Write to jane.doe@example.com or call 415-555-0100; the card 4111 1111 1111 "

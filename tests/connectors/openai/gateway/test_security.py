@@ -18,11 +18,11 @@ import openai
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.openai.gateway.app import Gateway
-from connectors.openai.gateway.config import GatewayConfig
-from connectors.openai.gateway.exceptions import ConfigError, InsecureUpstreamError
-from connectors.openai.standin.http import Script
+from midstream.connectors.openai.gateway.app import Gateway
+from midstream.connectors.openai.gateway.config import GatewayConfig
+from midstream.connectors.openai.gateway.exceptions import ConfigError, InsecureUpstreamError
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, UPSTREAM_KEY, Servers
+from tests.doubles.openai_upstream.http import Script
 
 SCRIPTS = {
     "gpt-4o-mini": Script(pieces=("one", " two", " three")),

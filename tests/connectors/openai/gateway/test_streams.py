@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.openai.gateway.streams import LiveStream
-from connectors.openai.standin.http import Script
+from midstream.connectors.openai.gateway.streams import LiveStream
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, Servers
+from tests.doubles.openai_upstream.http import Script
 
 LONG = Script(pieces=tuple(f" word{i}" for i in range(200)), pacing=0.01)
 EMAIL_PIECES = ("Sure, write to jane.", "doe@exam", "ple.com", " and I will", " answer soon.")

@@ -31,8 +31,8 @@ import threading
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from connectors.media.features import Emit
-from midstream.config import Topics
+from midstream.connectors.media.features import Emit
+from midstream.core.config import Topics
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ def pull_targets(specs: Sequence[str]) -> list[tuple[str, str]]:
 
 def hooks_factory(args: argparse.Namespace) -> Callable[[str], list[object]]:
     """New hook instances for each stream, from ``--hook`` and ``--whisper-model``."""
-    from connectors.media.dtmf_hook import DtmfTranscriber
-    from connectors.media.motion_hook import MovingObjectDetector
+    from midstream.connectors.media.dtmf_hook import DtmfTranscriber
+    from midstream.connectors.media.motion_hook import MovingObjectDetector
 
     def make(stream_id: str) -> list[object]:
         hooks: list[object] = []
@@ -98,7 +98,7 @@ def hooks_factory(args: argparse.Namespace) -> Callable[[str], list[object]]:
         if "objects" in args.hook:
             hooks.append(MovingObjectDetector())
         if args.whisper_model:
-            from connectors.media.whisper import WhisperTranscriber
+            from midstream.connectors.media.whisper import WhisperTranscriber
 
             hooks.append(WhisperTranscriber(args.whisper_model))
         return hooks
@@ -119,7 +119,7 @@ class Ingest:
         make_hooks = hooks_factory(self.args)
         if self.args.webrtc_listen:
             self._start_webrtc(make_hooks)
-        from connectors.media.pull import MediaPuller
+        from midstream.connectors.media.pull import MediaPuller
 
         for url, stream_id in pull_targets(self.args.pull):
             puller = MediaPuller(url, stream_id, self.emit, hooks=make_hooks(stream_id))
@@ -128,7 +128,7 @@ class Ingest:
             log.info("pulling %s as stream %s", url, stream_id)
 
     def _start_webrtc(self, make_hooks: Callable[[str], list[object]]) -> None:
-        from connectors.webrtc.server import WebRtcIngest
+        from midstream.connectors.webrtc.server import WebRtcIngest
 
         host, _, port = self.args.webrtc_listen.rpartition(":")
         server = WebRtcIngest(self.emit, host=host or "127.0.0.1", port=int(port),
@@ -181,7 +181,7 @@ def run_ingest(argv: Sequence[str]) -> int:
 
 
 def _run_edge(args: argparse.Namespace) -> int:
-    from connectors.media.publisher import KafkaRecordPublisher
+    from midstream.connectors.media.publisher import KafkaRecordPublisher
 
     topic = args.topic or Topics.from_env().media
     publisher = KafkaRecordPublisher(args.brokers, topic)
@@ -202,9 +202,9 @@ def _run_edge(args: argparse.Namespace) -> int:
 def _run_all_in_one(args: argparse.Namespace) -> int:
     from bytewax.run import cli_main
 
-    from connectors.console import ConsoleSink
-    from connectors.media.source import IngestSource
-    from flows.media import build_flow
+    from midstream.connectors.console import ConsoleSink
+    from midstream.connectors.media.source import IngestSource
+    from midstream.flows.media import build_flow
 
     topics = Topics.from_env()
 

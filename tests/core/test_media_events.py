@@ -8,8 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from midstream.events import Invalid
-from midstream.media_events import STATUSES, MediaRecord, encode_media_record, parse_media_record
+from midstream.core.events import Invalid
+from midstream.core.media_events import (
+    STATUSES,
+    MediaRecord,
+    encode_media_record,
+    parse_media_record,
+)
 
 
 @given(st.text(min_size=1, max_size=256), st.integers(0, 2**40),

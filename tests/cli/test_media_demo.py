@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from midstream.media_demo import DEMO_MEDIA_CONFIG, run_media_demo
+from midstream.cli.media_demo import DEMO_MEDIA_CONFIG, run_media_demo
 
 
 def test_media_demo_finds_the_planted_silence_freeze_and_dead_stream() -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from midstream.toml_tables import array_of_tables, load_file
+from midstream.core.toml_tables import array_of_tables, load_file
 
 SERIES = ("itl", "logprob")
 """The per-stream series a template can watch."""

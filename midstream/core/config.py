@@ -1,7 +1,7 @@
 """Configuration of the LLM-stream job: topic names, Kafka access and analysis knobs.
 
 Everything has a default and every default can be overridden by an
-environment variable, so ``python -m bytewax.run flows.llm_stream`` needs no
+environment variable, so ``python -m bytewax.run midstream.flows.llm_stream`` needs no
 arguments. The README's "Configuration" table lists each variable.
 
 Examples

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from midstream.config import EXAMPLE_SHAPES
-from midstream.shapes_file import ShapesFileError, load_shapes, parse_shapes
+from midstream.core.config import EXAMPLE_SHAPES
+from midstream.core.shapes_file import ShapesFileError, load_shapes, parse_shapes
 
 
 def test_bundled_shapes_load():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from midstream.config import BUNDLED_RULES
-from midstream.rules_file import RulesFileError, load_rules, parse_rules
+from midstream.core.config import BUNDLED_RULES
+from midstream.core.rules_file import RulesFileError, load_rules, parse_rules
 
 
 def test_bundled_rules_cover_the_documented_categories():

@@ -7,7 +7,7 @@ import base64
 import orjson
 import pytest
 
-from midstream import events
+from midstream.core import events
 
 GOOD = {"v": 1, "stream_id": "s", "seq": 3, "ts": 1.5, "kind": "delta", "text": "hé",
         "role": "assistant", "model": "m", "provider": "p", "logprob": -0.2, "meta": {"a": 1}}

@@ -1,6 +1,6 @@
 """``midstream demo``: the LLM-stream flow on bundled sample streams, with no services.
 
-The flow is the production one (:func:`flows.llm_stream.build_flow`); only the
+The flow is the production one (:func:`midstream.flows.llm_stream.build_flow`); only the
 source (a real-time replay of ``midstream/data/sample_streams.jsonl``) and the
 sink (the terminal) differ. Prometheus metrics are served on localhost while
 it runs. It ends by itself, after the abandoned-stream timer has had time to
@@ -18,13 +18,13 @@ from typing import Any, TextIO
 from bytewax.run import cli_main
 from prometheus_client import start_http_server
 
-from connectors.console import ConsoleSink
-from connectors.replay import ReplaySource
-from flows.llm_stream import build_flow
-from flows.stream_analysis import StreamAnalyzer
-from midstream.config import EXAMPLE_SHAPES, AnalysisConfig, Topics
-from midstream.metrics import default_metrics
-from midstream.sample_streams import REPLAY_FILE
+from midstream.cli.sample_streams import REPLAY_FILE
+from midstream.connectors.console import ConsoleSink
+from midstream.connectors.replay import ReplaySource
+from midstream.core.config import EXAMPLE_SHAPES, AnalysisConfig, Topics
+from midstream.core.metrics import default_metrics
+from midstream.flows.llm_stream import build_flow
+from midstream.flows.stream_analysis import StreamAnalyzer
 
 DEMO_CONFIG = AnalysisConfig(stall_seconds=1.0, abandon_seconds=4.0, ended_grace_seconds=2.0,
                              shapes_path=str(EXAMPLE_SHAPES))

@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from midstream.events import (
+from midstream.core.events import (
     DEFAULT_MAX_EVENT_BYTES,
     MAX_STREAM_ID_CHARS,
     Invalid,
@@ -114,7 +114,7 @@ def parse_media_record(
 ) -> MediaRecord | Invalid:
     """Parse and validate one media feature record.
 
-    Returns the record, or an :class:`~midstream.events.Invalid` naming the first problem.
+    Returns the record, or an :class:`~midstream.core.events.Invalid` naming the first problem.
 
     Examples
     --------

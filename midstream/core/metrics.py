@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from midstream.fast_histogram import FastHistogram
+from midstream.core.fast_histogram import FastHistogram
 
 TIME_TO_FIRST_CHUNK = "gen_ai_client_operation_time_to_first_chunk_seconds"
 TIME_PER_OUTPUT_CHUNK = "gen_ai_client_operation_time_per_output_chunk_seconds"
@@ -48,7 +48,7 @@ MEDIA_FPS = "midstream_media_window_fps"
 MEDIA_SPEECH_RATIO = "midstream_media_window_speech_ratio"
 MEDIA_CONDITION = "midstream_media_streams_in_condition"
 OUTPUT_ERRORS = "midstream_output_errors"
-"""Registered by :mod:`connectors.kafka.sink`, once per process, in the default registry."""
+"""Registered by :mod:`midstream.connectors.kafka.sink`, once per process, in the default registry."""
 
 # OpenTelemetry's recommended boundaries for the GenAI latency histograms.
 LATENCY_BUCKETS = (

@@ -7,14 +7,14 @@ import sys
 import time
 import urllib.request
 
-from midstream.demo import run_demo
+from midstream.cli.demo import run_demo
 from midstream.stack.process import free_port
 
 
 def test_demo_command_shows_insights_serves_metrics_and_finishes_by_itself():
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "midstream.cli", "demo", "--speed", "2", "--metrics-port",
+        [sys.executable, "-m", "midstream.cli.main", "demo", "--speed", "2", "--metrics-port",
          str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

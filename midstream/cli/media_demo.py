@@ -2,7 +2,7 @@
 
 No service is needed: FFmpeg's lavfi sources, decoded by PyAV, stand in for
 the cameras, and the frames go through the same feature extraction and the
-same dataflow (:func:`flows.media.build_flow`) as live WebRTC, RTMP or HLS
+same dataflow (:func:`midstream.flows.media.build_flow`) as live WebRTC, RTMP or HLS
 streams do. ``cam-1`` plays a test pattern and a tone with four seconds of
 silence and a frozen ending, then ends cleanly; ``cam-2`` stops without a
 word, as a publisher whose network went away, and is reported dead.
@@ -18,14 +18,14 @@ from typing import Any, TextIO
 
 from bytewax.run import cli_main
 
-from connectors.console import ConsoleSink
-from connectors.media.features import Emit, FeatureTap
-from connectors.media.source import IngestSource
-from connectors.media.synthetic import LavfiPlayer, lavfi_graph
-from flows.media import build_flow
-from flows.media_analysis import MediaAnalyzer
-from midstream.config import MediaConfig, Topics
-from midstream.metrics import default_media_metrics
+from midstream.connectors.console import ConsoleSink
+from midstream.connectors.media.features import Emit, FeatureTap
+from midstream.connectors.media.source import IngestSource
+from midstream.connectors.media.synthetic import LavfiPlayer, lavfi_graph
+from midstream.core.config import MediaConfig, Topics
+from midstream.core.metrics import default_media_metrics
+from midstream.flows.media import build_flow
+from midstream.flows.media_analysis import MediaAnalyzer
 
 DEMO_MEDIA_CONFIG = MediaConfig(window_seconds=2.0, dead_seconds=2.0, forget_seconds=30.0)
 """Short windows and a short dead-stream timer, so that everything shows within seconds."""

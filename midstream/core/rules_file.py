@@ -21,8 +21,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from midstream.toml_tables import array_of_tables, load_file
-from operators.text_rules import Rule
+from midstream.core.toml_tables import array_of_tables, load_file
+from midstream.operators.text_rules import Rule
 
 _ALLOWED = {f.name for f in fields(Rule)}
 

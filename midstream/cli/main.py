@@ -30,7 +30,7 @@ commands:
   stack    start/stop a local Kafka broker and Prometheus (for tests and trying it out)
   topics   create MidStream's Kafka topics
   run      run the LLM-stream job against Kafka in this process
-           (same as: python -m bytewax.run flows.llm_stream)
+           (same as: python -m bytewax.run midstream.flows.llm_stream)
   gateway  an OpenAI-compatible streaming gateway that taps deltas and acts on
            stop/redact decisions (see gateway -h)
   realtime a WebSocket relay for the OpenAI Realtime API that taps text and transcript
@@ -41,8 +41,8 @@ Configuration of `run` comes from MIDSTREAM_* environment variables; see the REA
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from midstream.demo import run_demo
-    from midstream.media_demo import run_media_demo
+    from midstream.cli.demo import run_demo
+    from midstream.cli.media_demo import run_media_demo
 
     if not args.media_only:
         run_demo(replay=Path(args.replay), speed=args.speed, metrics_port=args.metrics_port,
@@ -53,7 +53,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from midstream.config import Topics
+    from midstream.core.config import Topics
     from midstream.stack.kafka import create_topics
 
     names = Topics.from_env().all()
@@ -67,9 +67,9 @@ def _run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     if args.flow == "media":
-        from flows.media import kafka_flow
+        from midstream.flows.media import kafka_flow
     else:
-        from flows.llm_stream import kafka_flow
+        from midstream.flows.llm_stream import kafka_flow
 
     if args.brokers:
         os.environ["MIDSTREAM_BROKERS"] = args.brokers
@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ingest(argv: list[str]) -> int:
-    from midstream.ingest import run_ingest
+    from midstream.cli.ingest import run_ingest
 
     return run_ingest(argv)
 
@@ -92,19 +92,19 @@ def _stack(argv: list[str]) -> int:
 
 
 def _gateway(argv: list[str]) -> int:
-    from connectors.openai.gateway.cli import main as gateway_main
+    from midstream.connectors.openai.gateway.cli import main as gateway_main
 
     return gateway_main(argv)
 
 
 def _realtime(argv: list[str]) -> int:
-    from connectors.openai.realtime.__main__ import main as realtime_main
+    from midstream.connectors.openai.realtime.__main__ import main as realtime_main
 
     return realtime_main(argv)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from midstream.sample_streams import REPLAY_FILE
+    from midstream.cli.sample_streams import REPLAY_FILE
 
     parser = argparse.ArgumentParser(
         prog="midstream", description=_DESCRIPTION, epilog=_EPILOG,
