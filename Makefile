@@ -6,7 +6,7 @@
 #   make stack-down  stop them and delete their data
 #   make test        setup, stack up, pytest, stack down (always), keeping pytest's exit code
 #                    (extra pytest options: make test PYTEST_ARGS='-k kafka -x')
-#   make lint        ruff check . and mypy
+#   make lint        ruff check ., mypy and the import contracts (lint-imports)
 
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
@@ -48,3 +48,4 @@ test: setup
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
