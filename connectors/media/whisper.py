@@ -24,13 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from midstream.connectors.media.exceptions import WhisperUnavailable
 from midstream.connectors.media.hooks import Label
 
 WHISPER_RATE = 16000
-
-
-class WhisperUnavailable(RuntimeError):
-    """faster-whisper is not installed, or the model directory is not usable."""
 
 
 def resample(samples: np.ndarray, rate: int, target: int = WHISPER_RATE) -> np.ndarray:

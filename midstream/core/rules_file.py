@@ -21,14 +21,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from midstream.core.exceptions import RulesFileError
 from midstream.core.toml_tables import array_of_tables, load_file
 from midstream.operators.text_rules import Rule
 
 _ALLOWED = {f.name for f in fields(Rule)}
 
-
-class RulesFileError(ValueError):
-    """The rules file is not valid; the message says where and why."""
 
 
 def _rule_from_table(index: int, table: dict[str, Any]) -> Rule:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from midstream.core.exceptions import ShapesFileError
 from midstream.core.toml_tables import array_of_tables, load_file
 
 SERIES = ("itl", "logprob")
@@ -47,9 +48,6 @@ class ShapeTemplate:
     """Compare shapes after z-normalisation (scale and offset free)."""
     severity: str = "info"
 
-
-class ShapesFileError(ValueError):
-    """The shapes file is not valid; the message says where and why."""
 
 
 _KEYS = ("name", "series", "query", "threshold", "window", "znorm", "severity")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from midstream.core.exceptions import MidStreamError
 
-class StackError(RuntimeError):
+
+class StackError(MidStreamError, RuntimeError):
     """A local service (Kafka, Prometheus) could not be started, reached or stopped.
 
     The message says what failed and what to do about it, and for a service that
