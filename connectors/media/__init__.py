@@ -9,3 +9,8 @@
 * :mod:`midstream.connectors.media.publisher`: records to Kafka;
 * :mod:`midstream.connectors.media.synthetic`: a lavfi test pattern and tone (the demo's camera).
 """
+
+from __future__ import annotations
+
+# Import the modules themselves (midstream.connectors.media.<module>); the package exports nothing.
+__all__: list[str] = []
