@@ -137,3 +137,10 @@ def test_every_public_module_imports_from_the_wheel_beside_a_decoy(
     done = _run([str(env_dir / "bin" / "python"), "-c", script], project)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-1] == str(len(modules))
+
+
+def test_the_installed_stack_command_says_it_needs_a_checkout(installed: tuple[Path, Path]) -> None:
+    env_dir, project = installed
+    done = _run([str(env_dir / "bin" / "midstream"), "stack", "status"], project)
+    assert done.returncode == 2
+    assert "runs from a clone of the repository" in done.stderr

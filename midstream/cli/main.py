@@ -86,8 +86,16 @@ def _ingest(argv: list[str]) -> int:
 
 
 def _stack(argv: list[str]) -> int:
-    from midstream.stack.command import run_stack_command
-
+    # The development stack runs from a checkout only; the wheel does not ship it.
+    try:
+        from midstream.stack.command import run_stack_command
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("midstream.stack"):
+            raise
+        print("midstream stack: the local development stack runs from a clone of the "
+              "repository (make stack-up); this installation does not include it. "
+              "Point MIDSTREAM_BROKERS at your Kafka cluster instead.", file=sys.stderr)
+        return 2
     return run_stack_command(argv)
 
 
