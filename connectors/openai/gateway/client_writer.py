@@ -14,8 +14,8 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import Histogram
 
-from midstream.connectors.openai.gateway.metrics import GatewayMetrics
 from midstream.connectors.openai.gateway.services import STREAM_ID_HEADER
+from midstream.core.metrics import GatewayMetrics
 
 
 class ClientWriter:

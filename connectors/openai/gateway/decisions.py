@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from midstream.connectors.openai.gateway.metrics import GatewayMetrics
+from midstream.core.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from midstream.connectors.openai.gateway.config import GatewayConfig
-from midstream.connectors.openai.gateway.metrics import GatewayMetrics
 from midstream.connectors.openai.gateway.redaction import RedactionBuffer
+from midstream.core.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from confluent_kafka import Producer
 
 from midstream.connectors.openai.control import ControlFollower
 from midstream.connectors.openai.gateway.config import GatewayConfig
-from midstream.connectors.openai.gateway.metrics import GatewayMetrics
+from midstream.core.metrics import GatewayMetrics
 from midstream.operators.holdback import HoldBack
 
 if TYPE_CHECKING:
