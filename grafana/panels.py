@@ -17,10 +17,18 @@ from grafanalib.core import Dashboard, GridPos, Target, TimeSeries
 DATASOURCE = "${datasource}"
 
 
-def quantile(q: float, metric: str, by: str = "") -> str:
-    """PromQL for the ``q`` quantile of a histogram, optionally grouped ``by`` a label."""
+def quantile(q: float, metric: str, by: str = "", where: str = "") -> str:
+    """PromQL for the ``q`` quantile of a histogram, optionally grouped ``by`` a label.
+
+    ``where`` is a label matcher list (``route!=""``) selecting some of the series.
+
+    >>> quantile(0.9, "x", "route", 'route!=""')
+    'histogram_quantile(0.9, sum by (le, route) (rate(x_bucket{route!=""}[$__rate_interval])))'
+    """
     group = f"le{', ' + by if by else ''}"
-    return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket[$__rate_interval])))"
+    selector = f"{{{where}}}" if where else ""
+    return (f"histogram_quantile({q}, sum by ({group}) "
+            f"(rate({metric}_bucket{selector}[$__rate_interval])))")
 
 
 def panel(title: str, exprs: dict[str, str], unit: str, x: int, y: int) -> TimeSeries:

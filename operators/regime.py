@@ -75,7 +75,7 @@ from midstream.operators._regime_kernels import (
     mirrored_permutation_entropy,
     surrogate_entropies,
 )
-from midstream.operators.spectral_lines import spectral_lines
+from midstream.operators.spectral_lines import LineSpectrum, spectral_lines
 from midstream.operators.zero_one_test import zero_one_test
 
 FIXED_POINT = "fixed_point"
@@ -181,7 +181,8 @@ def classify(x: np.ndarray | list[float], *, dt: float = 1.0) -> RegimeResult:
 
     Notes
     -----
-    The pipeline and its thresholds are described in the module docstring. Papers:
+    The pipeline and its thresholds are described in the module docstring; each stage
+    is one function below, run in order until one returns a verdict. Papers:
     Bandt & Pompe, Phys. Rev. Lett. 88, 174102 (2002); Theiler et al., Physica D 58,
     77 (1992); Gottwald & Melbourne, SIAM J. Appl. Dyn. Syst. 8, 129 (2009).
 
@@ -205,6 +206,34 @@ def classify(x: np.ndarray | list[float], *, dt: float = 1.0) -> RegimeResult:
     >>> classify(-3 * x + 7).kind      # invariant under x -> a*x + b
     'chaotic'
     """
+    values = _checked_window(x, dt)
+    scores = _empty_scores(values.shape[0])
+    if _is_constant(values):
+        scores.update(tail_to_head=0.0, tail_to_peak=0.0)
+        return RegimeResult(FIXED_POINT, scores, True)
+    z = _standardised(values)
+    if (verdict := _fixed_point_stage(z, scores)) is not None:
+        return verdict
+    fluctuations = _without_linear_trend(z, scores)
+    if fluctuations is None:
+        return RegimeResult(FIXED_POINT, scores, False)  # a straight line: steady drift
+    spectrum = _scored_spectral_lines(fluctuations, dt, scores)
+    if (verdict := _line_spectrum_stage(fluctuations, spectrum, scores)) is not None:
+        return verdict
+    if (verdict := _repetition_stage(fluctuations, dt, scores)) is not None:
+        return verdict
+    pe_z = _scored_permutation_entropy(fluctuations, scores)
+    if (verdict := _noise_stage(pe_z, fluctuations.shape[0], scores)) is not None:
+        return verdict
+    return _zero_one_stage(fluctuations, spectrum, pe_z, scores)
+
+
+def _checked_window(x: np.ndarray | list[float], dt: float) -> np.ndarray:
+    """The window as float64, after checking ``dt`` and the window's shape, length and values.
+
+    >>> _checked_window([1, 2] * 8, dt=1.0).dtype
+    dtype('float64')
+    """
     if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt!r}")
     values = np.asarray(x, dtype=np.float64)
@@ -215,25 +244,65 @@ def classify(x: np.ndarray | list[float], *, dt: float = 1.0) -> RegimeResult:
         raise ValueError(f"x must have at least {MIN_LENGTH} samples, got {n}")
     if not np.all(np.isfinite(values)):
         raise ValueError("x must be finite (no NaN or inf)")
-    scores: dict[str, float | int | None] = {
+    return values
+
+
+def _empty_scores(n: int) -> dict[str, float | int | None]:
+    """Every score of :class:`RegimeResult`, ``None`` until its stage runs.
+
+    >>> _empty_scores(300)["n"], _empty_scores(300)["lines"]
+    (300, None)
+    """
+    return {
         "n": n, "tail_to_head": None, "tail_to_peak": None, "lines": None,
         "line_fraction": None, "harmonic_error": None, "frequency": None, "period": None,
         "repeat_lag": None, "repeat_error": None,
         "permutation_entropy": None, "pe_order": None, "pe_surrogate_z": None,
         "zero_one_k": None, "downsample": None, "trend_r2": None,
     }
+
+
+def _is_constant(values: np.ndarray) -> bool:
+    """Whether the window is constant, or varies only at the level of float64 rounding.
+
+    A latency series computed as differences of timestamps can do that: nothing is
+    resolved in it but a constant.
+
+    >>> _is_constant(np.full(16, 1e15) + np.arange(16) * 1e-4), _is_constant(np.arange(16.0))
+    (True, False)
+    """
     spread = float(values.max() - values.min())
-    if not spread > ROUNDING_SPREAD * float(np.max(np.abs(values))):
-        # Constant, or varying only at the level of float64 rounding (a latency series
-        # computed as differences of timestamps): nothing is resolved but a constant.
-        scores.update(tail_to_head=0.0, tail_to_peak=0.0)
-        return RegimeResult(FIXED_POINT, scores, True)
-    values = values / float(np.max(np.abs(values)))  # no overflow in the variance near 1e308
+    return not spread > ROUNDING_SPREAD * float(np.max(np.abs(values)))
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    """The window with zero mean and unit variance (scaled to 1 first: no overflow near 1e308).
+
+    >>> z = _standardised(np.array([1.0, 2.0, 3.0, 4.0]))
+    >>> round(float(z.mean()), 12), round(float(z.std()), 12)
+    (0.0, 1.0)
+    """
+    values = values / float(np.max(np.abs(values)))
     z = values - values.mean()
     z /= float(z.std())
+    return z
 
-    # 1. Settling to a constant.
-    quarter = max(n // 4, min(16, n // 2))  # 16 at least: a chaotic map can idle for 12
+
+def _fixed_point_stage(z: np.ndarray, scores: dict[str, float | int | None]) -> RegimeResult | None:
+    """Stage 1, amplitude check: a fixed point when the tail is quiet against head and peak.
+
+    The tail is the last quarter (at least 16 samples: a chaotic map can idle for 12),
+    measured as its RMS deviation from its own median. Records ``tail_to_head`` and
+    ``tail_to_peak``; returns ``None`` when the window does not settle.
+
+    >>> t = np.arange(300)
+    >>> _fixed_point_stage(_standardised(np.exp(-0.1 * t) * np.cos(t)), {}).kind
+    'fixed_point'
+    >>> _fixed_point_stage(_standardised(np.sin(t)), {}) is None
+    True
+    """
+    n = z.shape[0]
+    quarter = max(n // 4, min(16, n // 2))
     level = float(np.median(z[-quarter:]))
     tail = math.sqrt(float(np.mean((z[-quarter:] - level) ** 2)))
     head = math.sqrt(float(np.mean((z[:quarter] - level) ** 2)))
@@ -244,64 +313,173 @@ def classify(x: np.ndarray | list[float], *, dt: float = 1.0) -> RegimeResult:
     if tail_to_head < TAIL_TO_HEAD and tail_to_peak < TAIL_TO_PEAK:
         confident = tail_to_head < TAIL_TO_HEAD / 2 and tail_to_peak < TAIL_TO_PEAK / 2
         return RegimeResult(FIXED_POINT, scores, confident)
+    return None
 
-    # A strong linear drift would read as low-frequency structure: analyse the fluctuations.
+
+def _without_linear_trend(z: np.ndarray,
+                          scores: dict[str, float | int | None]) -> np.ndarray | None:
+    """The standardised window, minus its straight line when that line explains ``TREND_R2``.
+
+    A strong linear drift would read as low-frequency structure, so the later stages
+    analyse the fluctuations around it. Records ``trend_r2``. Returns ``None`` for a
+    straight line (nothing left once the line is removed).
+
+    >>> t = np.arange(64.0)
+    >>> _without_linear_trend(_standardised(2 * t + 1), {}) is None
+    True
+    >>> z = _standardised(np.sin(t))
+    >>> _without_linear_trend(z, {}) is z        # no trend worth removing
+    True
+    """
+    n = z.shape[0]
     t = np.arange(n) - (n - 1) / 2.0
     slope = float(np.dot(t, z)) / float(np.dot(t, t))
     trend_r2 = min(slope * slope * float(np.dot(t, t)) / n, 1.0)  # z has unit variance
     scores["trend_r2"] = trend_r2
-    if trend_r2 >= TREND_R2:
-        residual = z - slope * t
-        spread = float(residual.std())
-        if spread <= 1e-9:
-            return RegimeResult(FIXED_POINT, scores, False)  # a straight line: steady drift
-        z = (residual - residual.mean()) / spread
+    if trend_r2 < TREND_R2:
+        return z
+    residual = z - slope * t
+    spread = float(residual.std())
+    if spread <= 1e-9:
+        return None
+    return (residual - residual.mean()) / spread
 
-    # 2. Line spectrum: periodic or quasi-periodic.
+
+def _scored_spectral_lines(z: np.ndarray, dt: float,
+                           scores: dict[str, float | int | None]) -> LineSpectrum:
+    """Stage 2's measurement: the window's spectral lines, recorded in ``scores``.
+
+    Records ``lines``, ``line_fraction``, ``harmonic_error``, ``frequency`` and, for a
+    harmonic spectrum, ``period`` (``dt`` over the fundamental).
+
+    >>> scores = {}
+    >>> s = _scored_spectral_lines(np.sin(2 * np.pi * np.arange(300) / 20), 0.5, scores)
+    >>> s.count, round(scores["period"], 3)
+    (1, 10.0)
+    """
+    n = z.shape[0]
     spectrum = spectral_lines(z, max_lines=max_lines(n) + 1,
                               tolerance_bins=HARMONIC_TOLERANCE_BINS)
-    harmonic = spectrum.fundamental is not None
     scores.update(
         lines=spectrum.count, line_fraction=spectrum.line_fraction,
         harmonic_error=(spectrum.harmonic_error
                         if math.isfinite(spectrum.harmonic_error) else None),
         frequency=spectrum.frequencies[0] / dt if spectrum.count else None,
     )
-    if harmonic and spectrum.fundamental is not None:
+    if spectrum.fundamental is not None:
         scores["period"] = dt / spectrum.fundamental
+    return spectrum
+
+
+def _line_spectrum_stage(z: np.ndarray, spectrum: LineSpectrum,
+                         scores: dict[str, float | int | None]) -> RegimeResult | None:
+    """Stage 2, spectral line count: periodic (harmonic lines) or quasi-periodic (not).
+
+    A line spectrum has at most :func:`max_lines` lines holding ``LINE_FRACTION`` of the
+    power, the strongest at 1.5 cycles per window or more. From ``4 * MIN_LENGTH``
+    samples on (below, ``n // 10`` lags are too few) the 0–1 test cross-checks it and
+    the verdict is confident only if ``K`` stays below ``K_THRESHOLD``. Returns ``None``
+    without a line spectrum.
+
+    >>> z = _standardised(np.sin(2 * np.pi * np.arange(300) / 20))
+    >>> _line_spectrum_stage(z, _scored_spectral_lines(z, 1.0, {}), {}).kind
+    'periodic'
+    """
+    n = z.shape[0]
     is_line_spectrum = (spectrum.count <= max_lines(n)
                         and spectrum.line_fraction >= LINE_FRACTION
                         and spectrum.frequencies[0] * n >= 1.5)
-    if is_line_spectrum:
-        confident = (spectrum.line_fraction >= (1 + LINE_FRACTION) / 2
-                     and (harmonic or spectrum.harmonic_error > 5 * HARMONIC_TOLERANCE_BINS))
-        if n >= 4 * MIN_LENGTH:  # below, n // 10 lags are too few for the 0–1 test
-            k = zero_one_test(z, n_c=N_C, seed=SEED)
-            scores.update(zero_one_k=k, downsample=1)
-            confident = confident and k < K_THRESHOLD
-        return RegimeResult(PERIODIC if harmonic else QUASI_PERIODIC, scores, confident)
-    lag, repeat_error, lag1_error = best_repeat_lag(z, n // 3)
+    if not is_line_spectrum:
+        return None
+    harmonic = spectrum.fundamental is not None
+    confident = (spectrum.line_fraction >= (1 + LINE_FRACTION) / 2
+                 and (harmonic or spectrum.harmonic_error > 5 * HARMONIC_TOLERANCE_BINS))
+    if n >= 4 * MIN_LENGTH:
+        k = zero_one_test(z, n_c=N_C, seed=SEED)
+        scores.update(zero_one_k=k, downsample=1)
+        confident = confident and k < K_THRESHOLD
+    return RegimeResult(PERIODIC if harmonic else QUASI_PERIODIC, scores, confident)
+
+
+def _repetition_stage(z: np.ndarray, dt: float,
+                      scores: dict[str, float | int | None]) -> RegimeResult | None:
+    """Stage 2, without clean lines: periodic when the window repeats itself at a lag.
+
+    The best lag ``2 <= p <= n // 3`` must repeat the window within ``REPEAT_ERROR`` of
+    its variance, and four times better than lag 1 does (smooth, oversampled signals
+    "repeat" at any short lag). This catches a period-8 map in 32 samples or a pulse
+    train. Records ``repeat_lag``, ``repeat_error`` and, when periodic, ``period``.
+
+    >>> pulses = _standardised(np.tile([1.0, 0, 0, 0, 0, 0, 0], 10))
+    >>> _repetition_stage(pulses, 1.0, {}).kind
+    'periodic'
+    """
+    lag, repeat_error, lag1_error = best_repeat_lag(z, z.shape[0] // 3)
     scores.update(repeat_lag=int(lag), repeat_error=float(repeat_error))
     if repeat_error <= REPEAT_ERROR and repeat_error <= lag1_error / 4:
         scores["period"] = lag * dt
         return RegimeResult(PERIODIC, scores, repeat_error <= REPEAT_ERROR / 2)
+    return None
 
-    # 3. Permutation entropy against amplitude-adjusted Fourier surrogates.
-    order = pe_order(n)
+
+def _scored_permutation_entropy(z: np.ndarray, scores: dict[str, float | int | None]) -> float:
+    """Stage 3's measurement: the permutation entropy's z-score against surrogates.
+
+    Records ``permutation_entropy``, ``pe_order`` and ``pe_surrogate_z`` (returned).
+
+    >>> _scored_permutation_entropy(np.random.default_rng(1).normal(size=300), {}) > -3.5
+    True
+    """
+    order = pe_order(z.shape[0])
     pe, pe_z = pe_surrogate_z(z, order)
     scores.update(permutation_entropy=pe, pe_order=order, pe_surrogate_z=pe_z)
+    return pe_z
+
+
+def _noise_stage(pe_z: float, n: int,
+                 scores: dict[str, float | int | None]) -> RegimeResult | None:
+    """Stage 3, permutation entropy against surrogates: noise unless far more ordered.
+
+    Deterministic dynamics have forbidden ordinal patterns, so a z-score at or below
+    ``-PE_Z_THRESHOLD`` goes on to stage 4 (``None``). Below ``MIN_CONFIDENT_NOISE``
+    samples the test lacks the power to vouch for noise: a noise verdict there is never
+    confident.
+
+    >>> _noise_stage(-1.0, 300, {}).kind, _noise_stage(-1.0, 32, {}).confident
+    ('noise', False)
+    >>> _noise_stage(-9.0, 300, {}) is None
+    True
+    """
     if pe_z > -PE_Z_THRESHOLD:
-        # Below MIN_CONFIDENT_NOISE samples the test lacks the power to vouch for noise.
         return RegimeResult(NOISE, scores,
                             pe_z > -PE_Z_THRESHOLD / 2 and n >= MIN_CONFIDENT_NOISE)
+    return None
 
-    # 4. 0–1 test on the window downsampled to undo oversampling.
+
+def _zero_one_stage(z: np.ndarray, spectrum: LineSpectrum, pe_z: float,
+                    scores: dict[str, float | int | None]) -> RegimeResult:
+    """Stage 4 and verdict: the 0–1 test on the downsampled window, chaotic if ``K > 0.5``.
+
+    Downsampling by :func:`downsample_factor` undoes the oversampling of flows. A
+    deterministic window that is not chaotic is periodic when its lines are harmonic
+    (or it has none, e.g. a pulse train), else quasi-periodic. Confident when the
+    surrogate z-score ``pe_z`` of stage 3 is far below its threshold and ``K`` far
+    from 0.5. Records ``zero_one_k`` and ``downsample``.
+
+    >>> x = np.empty(300); x[0] = 0.3
+    >>> for i in range(1, 300):
+    ...     x[i] = 4.0 * x[i - 1] * (1.0 - x[i - 1])
+    >>> z = _standardised(x)
+    >>> _zero_one_stage(z, _scored_spectral_lines(z, 1.0, {}), -20.0, {}).kind
+    'chaotic'
+    """
     tau = downsample_factor(z)
     k = zero_one_test(z, n_c=N_C, seed=SEED, downsample=tau)
     scores.update(zero_one_k=k, downsample=tau)
     confident = pe_z < -1.5 * PE_Z_THRESHOLD and abs(k - K_THRESHOLD) > 0.3
     if k > K_THRESHOLD:
         return RegimeResult(CHAOTIC, scores, confident)
+    harmonic = spectrum.fundamental is not None
     return RegimeResult(PERIODIC if harmonic or spectrum.count == 0 else QUASI_PERIODIC,
                         scores, confident)
 

@@ -38,7 +38,6 @@ True
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -62,6 +61,11 @@ from midstream.connectors.webrtc.exceptions import (
     TooManyPeers,
 )
 from midstream.connectors.webrtc.ice import check_host_addresses, host_addresses, rtc_configuration
+from midstream.connectors.webrtc.offer import (
+    MAX_OFFER_BYTES,
+    parse_offer,
+    read_offer_body,
+)
 from midstream.core.events import MAX_STREAM_ID_CHARS
 from midstream.core.media_events import MediaRecord
 
@@ -69,7 +73,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "webrtc"
 REJECTED_STREAM_ID = "webrtc-rejected"
-MAX_OFFER_BYTES = 64 * 1024
 REMEMBERED_STREAM_IDS = 4096  # ended streams whose next ``seq`` is kept for a reconnect
 DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_MEDIA_TIMEOUT = 5.0
@@ -85,115 +88,6 @@ class MediaTap(Protocol):
 
     def status(self, status: str, *, error: str | None = None,
                meta: dict[str, Any] | None = None) -> None: ...
-
-
-@dataclass(frozen=True)
-class Offer:
-    """A validated offer: its SDP text and the stream id the sender asked for (if any)."""
-
-    sdp: str
-    stream_id: str | None
-
-
-def check_stream_id(stream_id: object) -> str:
-    """A stream id as given, or :class:`InvalidOffer` saying what is valid.
-
-    >>> check_stream_id("cam-1")
-    'cam-1'
-    >>> check_stream_id("")
-    Traceback (most recent call last):
-    ...
-    midstream.connectors.webrtc.exceptions.InvalidOffer: stream_id must be a string of 1 to 256 characters
-    """
-    if not isinstance(stream_id, str) or not 1 <= len(stream_id) <= MAX_STREAM_ID_CHARS:
-        raise InvalidOffer(f"stream_id must be a string of 1 to {MAX_STREAM_ID_CHARS} "
-                           f"characters")
-    return stream_id
-
-
-def check_sdp(sdp: object) -> str:
-    """The SDP text if it looks like an offer with audio or video, else :class:`InvalidOffer`.
-
-    This is a cheap first check; aiortc's parser is the second one.
-
-    >>> check_sdp("v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\ns=-\\r\\nt=0 0\\r\\n"
-    ...           "m=video 9 UDP/TLS/RTP/SAVPF 96\\r\\n")[:3]
-    'v=0'
-    >>> check_sdp("hello")
-    Traceback (most recent call last):
-    ...
-    midstream.connectors.webrtc.exceptions.InvalidOffer: the offer is not SDP: it must start with 'v=0'
-    """
-    if not isinstance(sdp, str) or not sdp.strip():
-        raise InvalidOffer("the offer has no SDP: send {\"type\": \"offer\", \"sdp\": \"v=0...\"}"
-                           " or the raw SDP as application/sdp")
-    if not sdp.lstrip().startswith("v=0"):
-        raise InvalidOffer("the offer is not SDP: it must start with 'v=0'")
-    media = [line.split()[0][2:] for line in sdp.splitlines()
-             if line.startswith("m=") and line.split()]
-    if not any(kind in ("audio", "video") for kind in media):
-        raise InvalidOffer("the offer has no audio or video section (m=audio / m=video); "
-                           "the ingest receives media only")
-    return sdp
-
-
-def parse_offer(body: bytes, content_type: str, query_stream_id: str | None = None, *,
-                max_bytes: int = MAX_OFFER_BYTES) -> Offer:
-    """Validate a ``POST /offer`` body: JSON ``{"type": "offer", "sdp", "stream_id"?}``, or raw SDP.
-
-    With ``application/sdp``, the stream id comes from the query (``?stream_id=``);
-    with JSON, from the body, else from the query.
-
-    Raises
-    ------
-    InvalidOffer
-        The body is too large, not JSON or SDP, not an offer, or has a bad stream id.
-
-    Examples
-    --------
-    >>> sdp = "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\n"
-    >>> parse_offer(orjson.dumps({"type": "offer", "sdp": sdp, "stream_id": "cam"}),
-    ...             "application/json").stream_id
-    'cam'
-    >>> parse_offer(sdp.encode(), "application/sdp", "mic-2").stream_id
-    'mic-2'
-    >>> parse_offer(b'{"type": "answer", "sdp": "v=0"}', "application/json")
-    Traceback (most recent call last):
-    ...
-    midstream.connectors.webrtc.exceptions.InvalidOffer: "type" must be "offer", not 'answer'
-    """
-    if len(body) > max_bytes:
-        raise InvalidOffer(f"the offer is too large: the limit is {max_bytes} bytes")
-    if not body.strip():
-        raise InvalidOffer("the request body is empty: send {\"type\": \"offer\", \"sdp\": ...}")
-    if content_type == "application/sdp":
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidOffer("the SDP is not UTF-8 text") from None
-        stream_id = None if query_stream_id is None else check_stream_id(query_stream_id)
-        try:
-            return Offer(check_sdp(text), stream_id)
-        except InvalidOffer as exc:
-            exc.stream_id = stream_id
-            raise
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidOffer("the body is not JSON (or send the raw SDP with Content-Type: "
-                           "application/sdp)") from None
-    if not isinstance(message, dict):
-        raise InvalidOffer("the body must be a JSON object {\"type\": \"offer\", \"sdp\": ...}")
-    stream_id = message.get("stream_id", query_stream_id)
-    try:
-        if message.get("type") != "offer":
-            raise InvalidOffer(f"\"type\" must be \"offer\", not {message.get('type')!r}")
-        return Offer(check_sdp(message.get("sdp")),
-                     None if stream_id is None else check_stream_id(stream_id))
-    except InvalidOffer as exc:
-        with contextlib.suppress(InvalidOffer):
-            exc.stream_id = None if stream_id is None else check_stream_id(stream_id)
-        raise
 
 
 @dataclass(eq=False)
@@ -346,7 +240,7 @@ class WebRtcIngest:
     async def _offer(self, request: web.Request) -> web.Response:
         asked = request.query.get("stream_id")
         try:
-            body = await _read_limited(request, self.max_offer_bytes)
+            body = await read_offer_body(request, self.max_offer_bytes)
             offer = parse_offer(body, request.content_type, asked,
                                 max_bytes=self.max_offer_bytes)
             asked = offer.stream_id or asked
@@ -519,20 +413,6 @@ class WebRtcIngest:
             if task is not current:
                 task.cancel()
         await peer.pc.close()
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, or :class:`InvalidOffer` as soon as it is longer than ``limit``."""
-    if request.content_length is not None and request.content_length > limit:
-        raise InvalidOffer(f"the offer is too large: the limit is {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise InvalidOffer(f"the offer is too large: the limit is {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _json(status: int, body: object) -> web.Response:

@@ -209,3 +209,145 @@ def default_media_metrics() -> MediaMetrics:
     if _default_media is None:
         _default_media = MediaMetrics(REGISTRY)
     return _default_media
+
+
+# -- The OpenAI gateway and the Realtime relay -------------------------------------------------
+# Both measure what their clients see. The gateway reuses the GenAI client names above (time
+# to first chunk, time per output chunk, operation duration, token usage) with a ``route``
+# label; everything else carries the ``midstream_gateway_`` or ``midstream_realtime_`` prefix.
+# Labels are routes, providers, bounded model names and small fixed sets: never a stream,
+# session or response id, nor a key.
+
+GATEWAY_REQUESTS = "midstream_gateway_requests"
+GATEWAY_STREAMS_OPEN = "midstream_gateway_streams_open"
+GATEWAY_STOPS = "midstream_gateway_stops"
+GATEWAY_REDACTIONS = "midstream_gateway_redactions"
+GATEWAY_TOKENS_SAVED = "midstream_gateway_tokens_saved"
+GATEWAY_HOLDBACK_SECONDS = "midstream_gateway_holdback_seconds"
+GATEWAY_LATE_DECISIONS = "midstream_gateway_late_decisions"
+GATEWAY_DECISION_TIMEOUTS = "midstream_gateway_decision_timeouts"
+GATEWAY_UPSTREAM_ERRORS = "midstream_gateway_upstream_errors"
+
+HOLDBACK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+GATEWAY_LABELS = ("route", *MODEL_LABELS)
+
+
+class GatewayMetrics:
+    """Every metric the OpenAI gateway exports, registered in ``registry``.
+
+    Examples
+    --------
+    >>> registry = CollectorRegistry()
+    >>> metrics = GatewayMetrics(registry)
+    >>> metrics.stops.labels("chat").inc()
+    >>> registry.get_sample_value("midstream_gateway_stops_total", {"route": "chat"})
+    1.0
+    """
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY, label_limit: int = 50) -> None:
+        self.model_label = BoundedLabel(label_limit)
+        r = registry
+        self.time_to_first_chunk = Histogram(
+            TIME_TO_FIRST_CHUNK, "Time from the request to the first chunk sent to the "
+            "client.", GATEWAY_LABELS, buckets=LATENCY_BUCKETS, registry=r)
+        self.time_per_output_chunk = Histogram(
+            TIME_PER_OUTPUT_CHUNK, "Time between chunks sent to the client.", GATEWAY_LABELS,
+            buckets=CHUNK_BUCKETS, registry=r)
+        self.operation_duration = Histogram(
+            OPERATION_DURATION, "Duration of a proxied operation, request to last byte.",
+            GATEWAY_LABELS, buckets=LATENCY_BUCKETS, registry=r)
+        self.token_usage = Histogram(
+            TOKEN_USAGE, "Tokens per operation, as the upstream reported them.",
+            (*GATEWAY_LABELS, "gen_ai_token_type"), buckets=TOKEN_BUCKETS, registry=r)
+        self.requests = Counter(GATEWAY_REQUESTS, "Requests by route and HTTP status.",
+                                ("route", "status"), registry=r)
+        self.streams_open = Gauge(GATEWAY_STREAMS_OPEN, "Streams being proxied now.", registry=r)
+        self.stops = Counter(GATEWAY_STOPS, "Streams ended early by a stop decision.", ("route",),
+                             registry=r)
+        self.redactions = Counter(GATEWAY_REDACTIONS, "Spans replaced by the redaction marker.",
+                                  ("route", "source"), registry=r)
+        self.tokens_saved = Counter(
+            GATEWAY_TOKENS_SAVED, "Output tokens not generated because a stream was stopped "
+            "(estimated: the request's token limit minus the chunks received).", ("route",),
+            registry=r)
+        self.holdback_seconds = Histogram(
+            GATEWAY_HOLDBACK_SECONDS, "How long each upstream text delta was held back for a "
+            "possible redaction: arrival to release of its last character (0 when not held).",
+            ("route",), buckets=(0.0, *HOLDBACK_BUCKETS), registry=r)
+        self.late_decisions = Counter(
+            GATEWAY_LATE_DECISIONS, "Control decisions that came after the stream ended or "
+            "after the text had been released.", ("action",), registry=r)
+        self.decision_timeouts = Counter(
+            GATEWAY_DECISION_TIMEOUTS, "Held matches released (fail open) or redacted locally "
+            "(fail closed) because no decision came in time.", ("mode",), registry=r)
+        self.upstream_errors = Counter(GATEWAY_UPSTREAM_ERRORS, "Upstream failures by kind.",
+                                       ("kind",), registry=r)
+
+    def labels(self, route: str, provider: str, model: str | None) -> tuple[str, str, str]:
+        """The bounded label values of one operation."""
+        return route, provider, self.model_label(model)
+
+
+RELAY_EVENTS = "midstream_realtime_events"
+RELAY_AUDIO_SECONDS = "midstream_realtime_audio_seconds"
+RELAY_STOPS = "midstream_realtime_stops"
+RELAY_TRUNCATIONS = "midstream_realtime_truncations"
+RELAY_SUPPRESSED_DELTAS = "midstream_realtime_suppressed_deltas"
+RELAY_SESSIONS = "midstream_realtime_sessions"
+RELAY_SESSIONS_OPEN = "midstream_realtime_sessions_open"
+RELAY_REFUSED = "midstream_realtime_refused_connections"
+
+RELAY_STOP_OUTCOMES = ("cancel_sent", "not_live", "already_stopped")
+"""``outcome`` of a Realtime stop decision: response.cancel sent upstream, the response was
+no longer live (it had finished), or it had been stopped before."""
+
+RELAY_REFUSAL_REASONS = ("unauthorized", "rate_limited", "too_many_sessions",
+                         "upstream_unreachable", "bad_request")
+"""``reason`` of a refused Realtime client connection."""
+
+
+class RelayMetrics:
+    """Every metric of the Realtime relay, registered in ``registry``.
+
+    Labels are small fixed sets: ``direction`` (``upstream``: events from OpenAI to the
+    client, ``client``: events from the client to OpenAI), ``family`` (see
+    :data:`midstream.connectors.openai.realtime.events.FAMILIES`), audio ``direction``
+    (``output``: model speech, ``input``: the user's appended audio), stop ``outcome``
+    (:data:`RELAY_STOP_OUTCOMES`) and refusal ``reason`` (:data:`RELAY_REFUSAL_REASONS`).
+
+    Parameters
+    ----------
+    registry
+        Where to register (a fresh ``CollectorRegistry()`` per test; the default
+        registry in the entry point).
+
+    Examples
+    --------
+    >>> registry = CollectorRegistry()
+    >>> metrics = RelayMetrics(registry)
+    >>> metrics.events.labels("upstream", "audio").inc()
+    >>> registry.get_sample_value("midstream_realtime_events_total",
+    ...                           {"direction": "upstream", "family": "audio"})
+    1.0
+    """
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        r = registry
+        self.events = Counter(RELAY_EVENTS, "Realtime events relayed, by direction and type "
+                              "family.", ("direction", "family"), registry=r)
+        self.audio_seconds = Counter(
+            RELAY_AUDIO_SECONDS, "Seconds of audio relayed (output: model speech; input: "
+            "appended user audio).", ("direction",), registry=r)
+        self.stops = Counter(RELAY_STOPS, "Control stop decisions for Realtime responses, by "
+                             "outcome.", ("outcome",), registry=r)
+        self.truncations = Counter(
+            RELAY_TRUNCATIONS, "conversation.item.truncate events sent upstream after a stop "
+            "(audio had been playing).", registry=r)
+        self.suppressed_deltas = Counter(
+            RELAY_SUPPRESSED_DELTAS, "Output deltas of a stopped response that arrived after "
+            "the stop and were not relayed to the client.", registry=r)
+        self.sessions = Counter(RELAY_SESSIONS, "Realtime client sessions relayed.", registry=r)
+        self.sessions_open = Gauge(RELAY_SESSIONS_OPEN, "Realtime client sessions open now.",
+                                   registry=r)
+        self.refused = Counter(RELAY_REFUSED, "Client connections refused, by reason.",
+                               ("reason",), registry=r)

@@ -39,7 +39,6 @@ from midstream.connectors.openai.gateway.auth import ClientKeys, RateLimiter
 from midstream.connectors.openai.gateway.chat import ChatStream
 from midstream.connectors.openai.gateway.config import GatewayConfig
 from midstream.connectors.openai.gateway.exceptions import ConfigError
-from midstream.connectors.openai.gateway.metrics import GatewayMetrics
 from midstream.connectors.openai.gateway.responses import ResponsesStream, replace_text
 from midstream.connectors.openai.gateway.streams import STREAM_ID_HEADER, LiveStream, Services
 from midstream.connectors.openai.gateway.upstream import (
@@ -49,6 +48,7 @@ from midstream.connectors.openai.gateway.upstream import (
 )
 from midstream.connectors.openai.publisher import make_producer
 from midstream.core.config import BUNDLED_RULES, Topics
+from midstream.core.metrics import GatewayMetrics
 from midstream.core.rules_file import load_rules
 from midstream.operators.holdback import HoldBack
 

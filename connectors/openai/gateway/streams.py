@@ -1,11 +1,14 @@
-"""One proxied response while it streams: tap, hold-back, decisions, stop, and the client's bytes.
+"""One proxied response while it streams: a thin composition of tap, hold-back, decisions and client.
 
-:class:`LiveStream` owns everything one response needs: the
-:class:`~midstream.connectors.openai.publisher.TokenPublisher` (the tap), the
-:class:`~midstream.connectors.openai.gateway.redaction.RedactionBuffer` (hold-back), its
-registration with the :class:`~midstream.connectors.openai.control.ControlFollower`, the
-decision timer, and the writes to the client. The wire format is the
-subclass's business (:mod:`.chat`, :mod:`.responses`).
+:class:`LiveStream` puts together what one response needs, each part in a module of
+its own: the :class:`~midstream.connectors.openai.gateway.tap.StreamTap` (token
+streams and their registration with the control follower), the
+:class:`~midstream.connectors.openai.gateway.held_text.HeldText` (hold-back and
+decision timer), the :class:`~midstream.connectors.openai.gateway.decisions.StreamDecisions`
+(control records from the follower's thread) and the
+:class:`~midstream.connectors.openai.gateway.client_writer.ClientWriter` (the client's
+bytes). It keeps what ties them together: the lock, the stop, the end, and the proxy
+loop. The wire format is the subclass's business (:mod:`.chat`, :mod:`.responses`).
 
 Concurrency: the upstream reader, control decisions (handed over from the
 follower's thread with ``call_soon_threadsafe``) and the decision timer all
@@ -28,57 +31,29 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from confluent_kafka import Producer
 
-from midstream.connectors.openai.control import ControlFollower
-from midstream.connectors.openai.gateway.config import GatewayConfig
-from midstream.connectors.openai.gateway.metrics import GatewayMetrics
+from midstream.connectors.openai.gateway.client_writer import ClientWriter
+from midstream.connectors.openai.gateway.decisions import StreamDecisions
+from midstream.connectors.openai.gateway.held_text import HeldText
 from midstream.connectors.openai.gateway.redaction import RedactionBuffer
+from midstream.connectors.openai.gateway.services import (
+    LATE_GRACE_SECONDS,
+    STOP_FINISH_REASON,
+    STREAM_ID_HEADER,
+    Services,
+    token_limit,
+)
 from midstream.connectors.openai.gateway.sse import SseEvent, SseSplitter
-from midstream.connectors.openai.publisher import TokenPublisher
-from midstream.operators.holdback import HoldBack
+from midstream.connectors.openai.gateway.tap import StreamTap
+
+__all__ = ["LATE_GRACE_SECONDS", "STOP_FINISH_REASON", "STREAM_ID_HEADER", "LiveStream",
+           "Services", "token_limit"]
 
 log = logging.getLogger(__name__)
-
-STREAM_ID_HEADER = "x-midstream-stream-id"
-LATE_GRACE_SECONDS = 30.0
-"""How long an ended stream's late decisions are still counted in the gateway's metric."""
-STOP_FINISH_REASON = "content_filter"
-"""The ``finish_reason`` of a stream MidStream stopped: OpenAI's value for "stopped by a policy"."""
-
-
-@dataclass
-class Services:
-    """What every stream shares: settings, metrics, the tap and the control follower."""
-
-    config: GatewayConfig
-    metrics: GatewayMetrics
-    holdback: HoldBack | None
-    """The redaction hold-back; None when nothing is held (no redact rules, or no job to ask)."""
-    producer: Producer | None
-    follower: ControlFollower | None
-    tokens_topic: str
-    live: dict[str, LiveStream] = field(default_factory=dict)
-    """Streams being proxied, by stream id."""
-
-
-def token_limit(body: dict[str, Any]) -> int | None:
-    """The request's output-token limit, if it set one.
-
-    >>> token_limit({"max_tokens": 50}), token_limit({"max_output_tokens": 9}), token_limit({})
-    (50, 9, None)
-    """
-    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
-        value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
 
 
 class LiveStream:
@@ -88,12 +63,15 @@ class LiveStream:
     ----------
     services
         Shared services.
-    route
-        ``chat`` or ``responses`` (a metric label).
     body
         The client's request.
     started
         ``time.monotonic()`` when the request arrived.
+
+    Attributes
+    ----------
+    route
+        ``chat`` or ``responses`` (a metric label), set by the subclass.
     """
 
     route = "chat"
@@ -107,71 +85,82 @@ class LiveStream:
         self.model: str | None = body.get("model") if isinstance(body.get("model"), str) else None
         self.lock = asyncio.Lock()
         self.stream_id: str | None = None
-        self.publisher: TokenPublisher | None = None
-        self.response: web.StreamResponse | None = None
         self.upstream: aiohttp.ClientResponse | None = None
+        self.decisions = StreamDecisions(self, self.metrics)
+        self.tap = StreamTap(services, self.route, self.decisions.from_follower)
+        self.client = ClientWriter(
+            self.metrics, lambda: self.metrics.labels(self.route, self.config.provider,
+                                                      self.model),
+            started, on_gone=self._close_upstream)
         self.buffer: RedactionBuffer | None = None
+        self.held: HeldText | None = None
         if services.holdback is not None:
-            labels = self.route
             self.buffer = RedactionBuffer(
                 services.holdback, marker=self.config.redact_marker,
-                on_hold_seconds=self.metrics.holdback_seconds.labels(labels).observe)
-        self.collected: list[str] = []
-        """Text released to the client (every write and every collect)."""
+                on_hold_seconds=self.metrics.holdback_seconds.labels(self.route).observe)
+            self.held = HeldText(self.buffer, config=self.config, metrics=self.metrics,
+                                 route=self.route, lock=self.lock, emit=self.emit_text,
+                                 spawn=self.decisions.spawn)
         self.stopped = False
         self.stop_reason: str | None = None
         self.closed = False
-        self.client_gone = False
         self.upstream_chunks = 0
         """Content chunks received from the upstream."""
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._settled = asyncio.Event()
-        self._settled.set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._last_write: float | None = None
-        self._loop = asyncio.get_running_loop()
-        self.tool_publishers: dict[int, TokenPublisher] = {}
-        """Each tool call's arguments, tapped as a stream of its own (``<id>.tool<index>``)."""
+
+    # -- what the parts hold --------------------------------------------------------------------
+
+    @property
+    def response(self) -> web.StreamResponse | None:
+        """The response to the client, once its headers are sent."""
+        return self.client.response
+
+    @property
+    def client_gone(self) -> bool:
+        """Whether a write found the client gone."""
+        return self.client.gone
+
+    @property
+    def collected(self) -> list[str]:
+        """Text released to the client (every write and every collect)."""
+        return self.client.collected
+
+    @property
+    def delivered_chars(self) -> int:
+        """Characters of text delivered to the client."""
+        return self.client.delivered_chars
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def begin(self, stream_id: str | None) -> None:
         """The upstream named the stream (or did not): start the tap and follow decisions."""
         self.stream_id = stream_id or f"mgw-{uuid.uuid4().hex}"
-        s = self.services
-        self.publisher = TokenPublisher(s.producer, s.tokens_topic, self.stream_id,
-                                        provider=self.config.provider, model=self.model)
-        self.publisher.start(meta={"source": "gateway", "route": self.route})
-        s.live[self.stream_id] = self
-        if s.follower is not None:
-            s.follower.register(self.stream_id, self._from_follower)
+        if self.held is not None:
+            self.held.stream_id = self.stream_id
+        self.tap.start(self.stream_id, self.model)
+        self.services.live[self.stream_id] = self
 
     def end(self) -> None:
         """The stream is over for the client: stop following it and close the tap."""
         if self.closed:
             return
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-        s = self.services
-        if self.stream_id is not None and s.live.get(self.stream_id) is self:
-            del s.live[self.stream_id]
-        if s.follower is not None and self.stream_id is not None:
-            # Decisions still in flight reach apply() for a while, which counts them as late
-            # (a metric) and logs how much was delivered; then the follower takes over.
-            self._loop.call_later(LATE_GRACE_SECONDS, s.follower.unregister, self.stream_id,
-                                  self.delivered_chars)
-        if self.publisher is not None:
-            meta: dict[str, Any] = {}
-            if self.stop_reason is not None:
-                meta["stopped_by"] = self.stop_reason
-            if self.client_gone:
-                meta["client_disconnected"] = True
-            finish = STOP_FINISH_REASON if self.stopped else self.finish_reason
-            self.publisher.end(finish_reason=finish, usage=self.usage, meta=meta or None)
-        self._end_tool_streams()
+        if self.held is not None:
+            self.held.close()
+        live = self.services.live
+        if self.stream_id is not None and live.get(self.stream_id) is self:
+            del live[self.stream_id]
+        meta: dict[str, Any] = {}
+        if self.stop_reason is not None:
+            meta["stopped_by"] = self.stop_reason
+        if self.client_gone:
+            meta["client_disconnected"] = True
+        self.tap.end(stopped=self.stopped, finish_reason=self.finish_reason, usage=self.usage,
+                     meta=meta or None, delivered_chars=self.delivered_chars)
+        self._observe_operation()
+
+    def _observe_operation(self) -> None:
         labels = self.metrics.labels(self.route, self.config.provider, self.model)
         self.metrics.operation_duration.labels(*labels).observe(time.monotonic() - self.started)
         if self.usage:
@@ -186,223 +175,93 @@ class LiveStream:
     def tap_tool_arguments(self, index: int, name: str | None, fragment: str) -> None:
         """Tap a tool call's argument fragment into that call's own token stream.
 
-        The arguments are a text of their own (JSON the model writes), so they get
-        their own stream id, ``<stream id>.tool<index>``, and the job's rules and
-        loop detector see them without shifting the offsets of the answer's text,
-        which redaction spans refer to. A ``stop`` decided on a tool call's
-        arguments stops the whole response; ``redact`` does not apply to them (the
-        gateway forwards tool-call fragments unchanged) and is only logged.
+        See :meth:`~midstream.connectors.openai.gateway.tap.StreamTap.tool_arguments`.
         """
-        publisher = self.tool_publishers.get(index)
-        if publisher is None:
-            s = self.services
-            parent = self.stream_id or "unnamed"
-            publisher = TokenPublisher(s.producer, s.tokens_topic, f"{parent}.tool{index}",
-                                       provider=self.config.provider, model=self.model)
-            meta: dict[str, Any] = {"source": "gateway", "route": self.route,
-                                    "parent_stream_id": parent, "tool_call_index": index}
-            if name:
-                meta["tool_name"] = name
-            publisher.start(meta=meta)
-            self.tool_publishers[index] = publisher
-            if s.follower is not None:
-                s.follower.register(publisher.stream_id, self._from_tool_follower)
-        if fragment:
-            publisher.delta(fragment)
-
-    def _from_tool_follower(self, record: dict[str, Any]) -> None:
-        if record.get("action") == "stop":
-            self._from_follower(record)
-        else:
-            log.info("%s decision on tool-call arguments of stream %s not applied: "
-                     "the gateway forwards tool calls unchanged", record.get("action"),
-                     self.stream_id)
-
-    def _end_tool_streams(self) -> None:
-        s = self.services
-        for publisher in self.tool_publishers.values():
-            finish = STOP_FINISH_REASON if self.stopped else self.finish_reason
-            publisher.end(finish_reason=finish)
-            if s.follower is not None:
-                self._loop.call_later(LATE_GRACE_SECONDS, s.follower.unregister,
-                                      publisher.stream_id, publisher.chars)
-
-    @property
-    def delivered_chars(self) -> int:
-        """Characters of text delivered to the client."""
-        return sum(len(t) for t in self.collected)
+        self.tap.tool_arguments(index, name, fragment, self.model)
 
     # -- text ---------------------------------------------------------------------------------
 
     def take_text(self, text: str) -> str:
         """Tap an upstream text delta; return what the client may have now."""
         self.upstream_chunks += 1
-        if self.publisher is not None:
-            self.publisher.delta(text)
-        if self.buffer is None:
+        self.tap.delta(text)
+        if self.held is None:
             return text
-        out = self.buffer.feed(text)
-        self._arm_timer()
-        return out
+        return self.held.feed(text)
 
     def finish_text(self) -> str:
         """The upstream's text ended; partial matches are released."""
-        if self.buffer is None:
+        if self.held is None:
             return ""
-        out = self.buffer.finish()
-        self._arm_timer()
-        return out
+        return self.held.finish()
 
     @property
     def waiting(self) -> bool:
         """Whether a held complete match still waits for its decision."""
-        return not self._settled.is_set()
+        return self.held is not None and self.held.waiting
 
     async def wait_decisions(self) -> None:
         """Wait until held matches are decided or the decision timeout expired."""
-        await self._settled.wait()
-
-    def _arm_timer(self) -> None:
-        assert self.buffer is not None
-        pending = self.buffer.pending_match()
-        if pending and self._timer is None:
-            self._settled.clear()
-            self._timer = self._loop.call_later(self.config.decision_timeout, self._spawn,
-                                                self._on_timeout)
-        elif not pending:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            self._settled.set()
-
-    async def _on_timeout(self) -> None:
-        async with self.lock:
-            self._timer = None
-            if self.buffer is None or self.closed or self.stopped:
-                self._settled.set()
-                return
-            if self.buffer.pending_match():
-                mode = "closed" if self.config.fail_closed else "open"
-                self.metrics.decision_timeouts.labels(mode).inc()
-                before = self.buffer.redactions
-                out = self.buffer.expire(self.config.fail_closed)
-                if self.buffer.redactions > before:
-                    self.metrics.redactions.labels(self.route, "local").inc(
-                        self.buffer.redactions - before)
-                log.info("stream %s: no decision within %.3fs, %s", self.stream_id,
-                         self.config.decision_timeout,
-                         "redacted locally (fail closed)" if self.config.fail_closed
-                         else "released (fail open)")
-                if out:
-                    await self.emit_text(out)
-            self._arm_timer()
+        if self.held is not None:
+            await self.held.settled()
 
     # -- decisions ----------------------------------------------------------------------------
 
-    def _from_follower(self, record: dict[str, Any]) -> None:
-        # Called on the follower's thread.
-        self._loop.call_soon_threadsafe(self._spawn, lambda: self.apply(record))
-
-    def _spawn(self, make: Callable[[], Any]) -> None:
-        task = asyncio.ensure_future(make())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def apply(self, record: dict[str, Any]) -> None:
         """Apply one control decision to this stream."""
-        action = record.get("action")
-        reason = str(record.get("reason") or "policy")
-        async with self.lock:
-            if self.closed:
-                self.metrics.late_decisions.labels(str(action)).inc()
-                log.warning("late %s decision (%s) for stream %s: it had ended, %d characters "
-                            "in %d chunks (about one token each) delivered", action, reason,
-                            self.stream_id, self.delivered_chars, len(self.collected))
-                return
-            if action == "stop":
-                await self._stop(reason)
-            elif action == "redact":
-                await self._redact(record, reason)
+        await self.decisions.apply(record)
 
-    async def _redact(self, record: dict[str, Any], reason: str) -> None:
-        span = record.get("span")
-        if not isinstance(span, dict) or self.stopped:
+    async def redact(self, start: int, end: int, reason: str) -> None:
+        """Redact characters ``start..end`` of the answer, if they are still held."""
+        if self.stopped:
             return
-        start, end = span.get("start"), span.get("end")
-        if not isinstance(start, int) or not isinstance(end, int):
-            return
-        out = None
-        before = 0
-        if self.buffer is not None:
-            before = self.buffer.redactions
-            out = self.buffer.redact(start, end, reason)
+        out = self.held.redact(start, end, reason) if self.held is not None else None
         if out is None:
             self.metrics.late_decisions.labels("redact").inc()
             log.warning("late redact decision (%s) for stream %s: characters %d-%d had already "
                         "been delivered", reason, self.stream_id, start, end)
             return
-        assert self.buffer is not None
-        self.metrics.redactions.labels(self.route, "decision").inc(
-            self.buffer.redactions - before)
-        self._arm_timer()
         if out:
             await self.emit_text(out)
 
-    async def _stop(self, reason: str) -> None:
+    async def stop(self, reason: str) -> None:
+        """Stop the stream: a clean end for the client, and the upstream closed."""
         if self.stopped:
             return
         self.stopped = True
         self.stop_reason = reason
-        if self.buffer is not None:
-            self.buffer.stop()
-        self._settled.set()
+        if self.held is not None:
+            self.held.stop()
         self.metrics.stops.labels(self.route).inc()
         limit = token_limit(self.body)
         if limit is not None:
             saved = max(0, limit - self.upstream_chunks)
             self.metrics.tokens_saved.labels(self.route).inc(saved)
-        if self.upstream is not None:
-            self.upstream.close()  # closes the connection: the upstream sees the cancel
+        self._close_upstream()  # closes the connection: the upstream sees the cancel
         log.info("stream %s stopped by MidStream (%s) after %d chunks", self.stream_id, reason,
                  self.upstream_chunks)
         if self.response is not None:
             await self.write(self.stop_frames())
 
+    def _close_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
+
     # -- writing ------------------------------------------------------------------------------
 
     async def write(self, payload: bytes) -> None:
         """Send bytes to the client (a gone client ends the stream and the upstream)."""
-        if self.response is None or self.client_gone or not payload:
-            return
-        try:
-            await self.response.write(payload)
-        except (ConnectionError, RuntimeError):
-            self.client_gone = True
-            if self.upstream is not None:
-                self.upstream.close()
+        await self.client.write(payload)
 
     async def emit_text(self, text: str) -> None:
         """Deliver released text, in a synthesized event of the stream's format."""
-        self.collected.append(text)
-        self._observe_chunk()
+        self.client.delivered(text)
         if self.response is not None:
             await self.write(self.text_event(text))
 
     def delivered(self, text: str) -> None:
         """Record text that went to the client inside a forwarded upstream event."""
-        self.collected.append(text)
-        self._observe_chunk()
-
-    def _observe_chunk(self) -> None:
-        now = time.monotonic()
-        if self._last_write is None:
-            labels = self.metrics.labels(self.route, self.config.provider, self.model)
-            self.metrics.time_to_first_chunk.labels(*labels).observe(now - self.started)
-            # Looked up once per stream: labels() costs more than observe() per chunk.
-            self._per_chunk = self.metrics.time_per_output_chunk.labels(*labels)
-        else:
-            self._per_chunk.observe(now - self._last_write)
-        self._last_write = now
+        self.client.delivered(text)
 
     # -- the format's part ----------------------------------------------------------------------
 
@@ -435,13 +294,7 @@ class LiveStream:
 
     async def prepare(self, request: web.Request) -> None:
         """Send the response headers (once the stream id is known)."""
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            STREAM_ID_HEADER: self.stream_id or "",
-        })
-        await response.prepare(request)
-        self.response = response
+        await self.client.prepare(request, self.stream_id)
 
     async def run(self, request: web.Request, upstream: aiohttp.ClientResponse
                   ) -> web.StreamResponse:
@@ -486,11 +339,7 @@ class LiveStream:
                         "The upstream connection was lost mid-stream; the response is "
                         "incomplete.", "upstream_disconnected"))
                 self.end()
-            if self.response is not None and not self.client_gone:
-                try:
-                    await self.response.write_eof()
-                except (ConnectionError, RuntimeError):
-                    self.client_gone = True
+            await self.client.write_eof()
         finally:
             upstream.release()
             self.end()

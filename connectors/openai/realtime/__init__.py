@@ -6,8 +6,8 @@ and ``python -m midstream.connectors.openai.realtime --help``.
 """
 
 from midstream.connectors.openai.realtime.config import RelayConfig, RelayConfigError
-from midstream.connectors.openai.realtime.metrics import RelayMetrics
 from midstream.connectors.openai.realtime.server import RealtimeRelay
 from midstream.connectors.openai.realtime.session import SessionTap
+from midstream.core.metrics import RelayMetrics
 
 __all__ = ["RealtimeRelay", "RelayConfig", "RelayConfigError", "RelayMetrics", "SessionTap"]

@@ -56,8 +56,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from midstream.connectors.openai.control import ControlFollower
 from midstream.connectors.openai.gateway.auth import RateLimiter
 from midstream.connectors.openai.realtime.config import RelayConfig
-from midstream.connectors.openai.realtime.metrics import RelayMetrics
 from midstream.connectors.openai.realtime.session import SessionTap
+from midstream.core.metrics import RelayMetrics
 
 log = logging.getLogger(__name__)
 

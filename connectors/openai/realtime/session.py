@@ -72,7 +72,7 @@ from midstream.connectors.openai.realtime.audio import (
     AudioTally,
     output_format,
 )
-from midstream.connectors.openai.realtime.metrics import RelayMetrics
+from midstream.core.metrics import RelayMetrics
 
 log = logging.getLogger(__name__)
 
