@@ -48,7 +48,6 @@ MEDIA_FPS = "midstream_media_window_fps"
 MEDIA_SPEECH_RATIO = "midstream_media_window_speech_ratio"
 MEDIA_CONDITION = "midstream_media_streams_in_condition"
 OUTPUT_ERRORS = "midstream_output_errors"
-"""Registered by :mod:`midstream.connectors.kafka.sink`, once per process, in the default registry."""
 
 # OpenTelemetry's recommended boundaries for the GenAI latency histograms.
 LATENCY_BUCKETS = (
@@ -209,3 +208,10 @@ def default_media_metrics() -> MediaMetrics:
     if _default_media is None:
         _default_media = MediaMetrics(REGISTRY)
     return _default_media
+
+
+# -- Kafka output ----------------------------------------------------------------------------
+
+KAFKA_OUTPUT_ERRORS = Counter(OUTPUT_ERRORS, "Output messages Kafka did not accept.", ("topic",))
+"""Counted by :mod:`midstream.connectors.kafka.sink`'s delivery callback; once per process,
+in the default registry, like every producer the sink shares."""

@@ -44,6 +44,9 @@ environment:
   MIDSTREAM_UPSTREAM_API_KEY  the upstream's API key (unless --upstream-key-file)
   MIDSTREAM_TOPIC_TOKENS      token topic (default midstream.llm.tokens)
   MIDSTREAM_TOPIC_CONTROL     control topic (default midstream.control)
+  MIDSTREAM_KAFKA_<SETTING>   librdkafka settings, as for the job (dots as underscores,
+                              e.g. MIDSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_SSL,
+                              MIDSTREAM_KAFKA_SASL_PASSWORD)
 """
 
 
@@ -89,13 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def serve(config: RelayConfig) -> None:
     """Run the relay (with Kafka when configured) until SIGINT or SIGTERM."""
+    from midstream.connectors.kafka.clients import make_producer
+    from midstream.connectors.kafka.settings import ClientSettings
     from midstream.connectors.openai.control import ControlFollower
-    from midstream.connectors.openai.publisher import make_producer
     from midstream.connectors.openai.realtime.server import RealtimeRelay
 
-    producer = make_producer(config.brokers) if config.brokers else None
-    follower = ControlFollower(config.brokers, config.control_topic) if config.brokers else None
-    if follower is not None:
+    producer = follower = None
+    if config.brokers:
+        kafka = ClientSettings.from_env(brokers=config.brokers)
+        producer = make_producer(kafka)
+        follower = ControlFollower(kafka, config.control_topic)
         follower.start()
     relay = RealtimeRelay(config, producer=producer, follower=follower)
     url = await relay.start()
