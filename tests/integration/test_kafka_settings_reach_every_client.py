@@ -10,6 +10,8 @@ case fails if its user drops the settings. The password must never be logged.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +30,8 @@ from midstream.flows.routing import kafka_endpoints
 from tests.integration.jobs import consume_all
 
 PASSWORD = "never-logged-pw"
+TOPIC_NAMES = ("tokens", "insights", "control", "feedback", "dlq", "media")
+"""Every field of ``Topics``: tests of ``midstream topics`` give each a fresh name."""
 
 
 def sasl_env(brokers: str, client_id: str) -> dict[str, str]:
@@ -141,7 +145,7 @@ def test_midstream_topics_creates_topics_with_the_environments_settings(
         capfd: pytest.CaptureFixture[str]) -> None:
     suffix = uuid.uuid4().hex[:8]
     client_id = f"env-topics-{suffix}"
-    names = ("tokens", "insights", "control", "feedback", "dlq", "media")
+    names = TOPIC_NAMES
     for name in names:
         monkeypatch.setenv(f"MIDSTREAM_TOPIC_{name.upper()}", f"{name}-{suffix}")
     monkeypatch.setenv("MIDSTREAM_KAFKA_CLIENT_ID", client_id)
@@ -156,3 +160,18 @@ def test_midstream_topics_creates_topics_with_the_environments_settings(
     metadata = make_producer(kafka).list_topics(timeout=10).topics
     for name in names:
         assert len(metadata[f"{name}-{suffix}"].partitions) == 2
+
+
+def test_midstream_topics_does_not_need_the_development_stack(kafka_brokers: str) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    script = (
+        "import os, sys\n"
+        "from midstream.cli.main import main\n"
+        f"for name in {TOPIC_NAMES!r}:\n"
+        f"    os.environ[f'MIDSTREAM_TOPIC_{{name.upper()}}'] = f'{{name}}-{suffix}'\n"
+        f"assert main(['topics', '--brokers', '{kafka_brokers}']) == 0\n"
+        "assert not [m for m in sys.modules if m.startswith('midstream.stack')]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
