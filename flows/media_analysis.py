@@ -41,7 +41,7 @@ Examples
 ...                         pts=i / 25, width=320, height=240, luma=100.0,
 ...                         motion=5.0 if i < 25 else 0.0, black=False)
 ...     found += analyzer.on_record(state, frame, now=100 + i / 25)
->>> [(r["kind"], r["detail"]["since_pts"]) for _, r in found]
+>>> [(r.kind, r.detail["since_pts"]) for _, r in found]
 [('freeze', 1.0)]
 """
 

@@ -29,7 +29,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import FixedPartitionedSink, Sink
 from prometheus_client import Counter
 
-from midstream.connectors.kafka import KafkaOutput, RawMessage, TokenTopicSource
+from midstream.connectors.kafka import ClientSettings, KafkaOutput, RawMessage, TokenTopicSource
 from midstream.core import events
 from midstream.core.config import KafkaSettings, Topics
 from midstream.flows.stream_analysis import Output
@@ -259,12 +259,12 @@ def kafka_endpoints(env: Mapping[str, str], topic: str) -> tuple[TokenTopicSourc
     ValueError
         If ``MIDSTREAM_STARTING_OFFSET`` is neither ``earliest`` nor ``latest``.
     """
-    kafka = KafkaSettings.from_env(env)
+    job = KafkaSettings.from_env(env)
     offsets = {"earliest": -2, "latest": -1}
-    if kafka.starting_offset not in offsets:
+    if job.starting_offset not in offsets:
         raise ValueError("MIDSTREAM_STARTING_OFFSET must be 'earliest' or 'latest'")
-    extra = dict(kafka.extra)
-    source = TokenTopicSource(kafka.brokers, [topic], tail=kafka.tail,
-                              starting_offset=offsets[kafka.starting_offset],
-                              batch_size=kafka.batch_size, config=extra)
-    return source, KafkaOutput(kafka.brokers, config=extra)
+    kafka = ClientSettings.from_env(env)
+    source = TokenTopicSource(kafka, [topic], tail=job.tail,
+                              starting_offset=offsets[job.starting_offset],
+                              batch_size=job.batch_size)
+    return source, KafkaOutput(kafka)

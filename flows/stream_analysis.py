@@ -19,7 +19,7 @@ Examples
 >>> out = analyzer.on_event(state, start, now=0.0)
 >>> delta = TokenEvent(v=1, stream_id="s1", seq=1, ts=100.2, kind="delta", text="I'm sorry")
 >>> out = analyzer.on_event(state, delta, now=0.1)
->>> [(topic, record["kind"]) for topic, record in out]
+>>> [(topic, record.kind) for topic, record in out]
 [('insights', 'apology')]
 """
 
@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from midstream.core import events
 from midstream.core.config import AnalysisConfig
+from midstream.core.contracts import ControlAction, ControlEvent, Insight
 from midstream.core.metrics import LlmStreamMetrics
 from midstream.core.rules_file import load_rules
 from midstream.core.shapes_file import ShapeTemplate, load_shapes
@@ -39,7 +40,7 @@ from midstream.operators.repetition import RepetitionDetector
 from midstream.operators.stream_health import StreamHealth
 from midstream.operators.text_rules import Rule, RuleMatch, RuleSet, TextScanState
 
-Output = tuple[Literal["insights", "control"], dict[str, Any]]
+Output = tuple[Literal["insights", "control"], Insight | ControlEvent]
 
 MAX_DETECTIONS_KEPT = 64
 """Detections remembered per stream for the end-of-stream lead report (bounds state)."""
@@ -384,7 +385,7 @@ class StreamAnalyzer:
         )))
 
     def _control(
-        self, out: list[Output], state: StreamState, ts: float, action: str, reason: str,
+        self, out: list[Output], state: StreamState, ts: float, action: ControlAction, reason: str,
         at_seq: int, span: tuple[int, int] | None = None,
     ) -> None:
         self.metrics.control_events.labels(action).inc()

@@ -1,7 +1,9 @@
 """A Bytewax sink that prints each output record as one readable line and keeps them.
 
 It takes the same ``KafkaSinkMessage`` items the Kafka sink takes, so the
-flow writes to the terminal exactly what it would write to Kafka.
+flow writes to the terminal exactly what it would write to Kafka, and reads
+them back with the contract's own parsers (a record that does not parse is
+printed as such, never a crash).
 """
 
 from __future__ import annotations
@@ -12,15 +14,40 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-import orjson
+import msgspec
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from midstream.core import events
 
 Message = KafkaSinkMessage[Any, bytes]
 
 _COLOURS = {"critical": "\033[31m", "warning": "\033[33m", "info": "\033[36m",
             "control": "\033[35;1m", "dlq": "\033[31;1m"}
 _RESET = "\033[0m"
+
+_PARSERS: dict[str, Callable[[bytes], events.Record | events.Invalid]] = {
+    "insight": events.parse_insight, "control": events.parse_control_event,
+    "dlq": events.parse_dead_letter,
+}
+
+
+def parse_output(topic_kind: str, value: bytes) -> dict[str, Any] | events.Invalid:
+    """Read one output message with its contract's struct; the record as plain data.
+
+    Examples
+    --------
+    >>> parse_output("control", b'{"v":1,"id":"s/stop/x/1","stream_id":"s","ts":1.0,'
+    ...              b'"action":"stop","reason":"x","at_seq":1}')["action"]
+    'stop'
+    >>> parse_output("insight", b'{"v":1}').reason
+    'schema'
+    """
+    parsed = _PARSERS[topic_kind](value)
+    if isinstance(parsed, events.Invalid):
+        return parsed
+    record: dict[str, Any] = msgspec.to_builtins(parsed)
+    return record
 
 
 def format_record(topic_kind: str, record: dict[str, Any], *, colour: bool = False) -> str:
@@ -152,11 +179,14 @@ class ConsoleSink(DynamicSink[Message]):
     def accept(self, item: Message) -> None:
         """Print and keep one message."""
         kind = self.kind_of_topic(item.topic)
-        record = orjson.loads(item.value)
+        record = parse_output(kind, item.value)
         with self._lock:
-            self.records.append((kind, record))
             elapsed = self.clock() - self.started
-            line = format_record(kind, record, colour=self.colour)
+            if isinstance(record, events.Invalid):
+                line = f"not a valid {kind} record ({record.reason}): {record.error}"
+            else:
+                self.records.append((kind, record))
+                line = format_record(kind, record, colour=self.colour)
             print(f"  +{elapsed:5.2f}s  {line}", file=self.out, flush=True)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _ConsolePartition:

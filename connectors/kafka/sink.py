@@ -25,33 +25,37 @@ from typing import Any
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
-from prometheus_client import Counter
 
-from midstream.core import metrics
+from midstream.connectors.kafka.clients import make_producer
+from midstream.connectors.kafka.settings import ClientSettings
+from midstream.core.metrics import KAFKA_OUTPUT_ERRORS
 
 log = logging.getLogger(__name__)
 
-OUTPUT_ERRORS = Counter(metrics.OUTPUT_ERRORS, "Output messages Kafka did not accept.", ("topic",))
+SINK_PRODUCER: Mapping[str, Any] = {
+    "linger.ms": "1",
+    # Keeps each stream's messages in order even when a send is retried.
+    "enable.idempotence": "true",
+}
 
 Item = KafkaSinkMessage[bytes | None, bytes]
 
-_producers: dict[tuple[tuple[str, str], ...], Producer] = {}
+_producers: dict[ClientSettings, Producer] = {}
 _producers_lock = threading.Lock()
 
 
 def _on_delivery(error: KafkaError | None, message: Message) -> None:
     if error is not None:
-        OUTPUT_ERRORS.labels(message.topic() or "").inc()
+        KAFKA_OUTPUT_ERRORS.labels(message.topic() or "").inc()
         log.error("Kafka rejected an output message for %s: %s", message.topic(), error)
 
 
-def shared_producer(config: Mapping[str, str]) -> Producer:
-    """One producer per process and configuration."""
-    key = tuple(sorted(config.items()))
+def shared_producer(kafka: ClientSettings) -> Producer:
+    """One producer per process and cluster."""
     with _producers_lock:
-        producer = _producers.get(key)
+        producer = _producers.get(kafka)
         if producer is None:
-            producer = _producers[key] = Producer(dict(config))
+            producer = _producers[kafka] = make_producer(kafka, SINK_PRODUCER)
         return producer
 
 
@@ -86,31 +90,22 @@ class KafkaOutput(FixedPartitionedSink[Item, None]):
 
     Parameters
     ----------
-    brokers
-        Bootstrap servers.
-    config
-        Extra librdkafka producer settings.
+    kafka
+        Bootstrap servers and librdkafka settings (credentials, TLS).
     partitions
         Sink partitions spread over the workers; more than workers keeps the load even.
 
     Examples
     --------
-    >>> sink = KafkaOutput(["127.0.0.1:9092"], partitions=4)
+    >>> sink = KafkaOutput(ClientSettings("127.0.0.1:9092"), partitions=4)
     >>> sink.list_parts()
     ['out-0', 'out-1', 'out-2', 'out-3']
     >>> sink.part_fn("stream-1") == sink.part_fn("stream-1")
     True
     """
 
-    def __init__(self, brokers: list[str] | tuple[str, ...], *,
-                 config: Mapping[str, str] | None = None, partitions: int = 16) -> None:
-        self.config: dict[str, Any] = {
-            "bootstrap.servers": ",".join(brokers),
-            "linger.ms": "1",
-            # Keeps each stream's messages in order even when a send is retried.
-            "enable.idempotence": "true",
-            **(config or {}),
-        }
+    def __init__(self, kafka: ClientSettings, *, partitions: int = 16) -> None:
+        self.kafka = kafka
         self.partitions = partitions
 
     def list_parts(self) -> list[str]:
@@ -121,4 +116,4 @@ class KafkaOutput(FixedPartitionedSink[Item, None]):
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: None) -> _ProducerPartition:
-        return _ProducerPartition(shared_producer(self.config))
+        return _ProducerPartition(shared_producer(self.kafka))

@@ -15,15 +15,17 @@ Consumer lag is exported on Bytewax's own gauge, ``bytewax_kafka_consumer_lag``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from confluent_kafka import KafkaError as ConsumerError
-from confluent_kafka.admin import AdminClient
+
+from midstream.connectors.kafka.clients import make_admin, make_consumer
+from midstream.connectors.kafka.settings import ClientSettings
 
 IDLE_NAP = timedelta(milliseconds=1)
 """How long a partition with nothing to read waits before polling again."""
@@ -45,8 +47,9 @@ class RawMessage(NamedTuple):
 
 
 class _TopicPartitionReader(StatefulSourcePartition[RawMessage, int]):
-    def __init__(self, step_id: str, config: dict[str, object], topic: str, partition: int,
-                 starting_offset: int, resume_state: int | None, batch_size: int) -> None:
+    def __init__(self, step_id: str, kafka: ClientSettings, tuning: dict[str, object],
+                 topic: str, partition: int, starting_offset: int, resume_state: int | None,
+                 batch_size: int) -> None:
         self._offset = starting_offset if resume_state is None else resume_state
         self._topic = topic
         self._partition = partition
@@ -55,7 +58,7 @@ class _TopicPartitionReader(StatefulSourcePartition[RawMessage, int]):
         self._awake: datetime | None = None
         self._lag = BYTEWAX_CONSUMER_LAG_GAUGE.labels(step_id=step_id, topic=topic,
                                                        partition=partition)
-        consumer = Consumer({**config, "stats_cb": self._on_stats})
+        consumer = make_consumer(kafka, {**tuning, "stats_cb": self._on_stats})
         consumer.assign([TopicPartition(topic, partition, self._offset)])
         self._consumer = consumer
 
@@ -107,8 +110,8 @@ class TokenTopicSource(FixedPartitionedSource[RawMessage, int]):
 
     Parameters
     ----------
-    brokers
-        Bootstrap servers.
+    kafka
+        Bootstrap servers and librdkafka settings (credentials, TLS).
     topics
         Topics to read.
     tail
@@ -119,22 +122,18 @@ class TokenTopicSource(FixedPartitionedSource[RawMessage, int]):
     batch_size
         Most messages handed to the flow per call; large batches are what
         make Bytewax fast.
-    config
-        Extra librdkafka consumer settings (security settings and the like).
     """
 
-    def __init__(self, brokers: Iterable[str], topics: Iterable[str], *, tail: bool = True,
-                 starting_offset: int = OFFSET_BEGINNING, batch_size: int = 1000,
-                 config: Mapping[str, str] | None = None) -> None:
-        self.brokers = list(brokers)
+    def __init__(self, kafka: ClientSettings, topics: Iterable[str], *, tail: bool = True,
+                 starting_offset: int = OFFSET_BEGINNING, batch_size: int = 1000) -> None:
+        self.kafka = kafka
         self.topics = list(topics)
         self.tail = tail
         self.starting_offset = starting_offset
         self.batch_size = batch_size
-        self.config = dict(config or {})
 
     def list_parts(self) -> list[str]:
-        admin = AdminClient({"bootstrap.servers": ",".join(self.brokers), **self.config})
+        admin = make_admin(self.kafka)
         parts = []
         for topic in self.topics:
             metadata = admin.list_topics(topic, timeout=30).topics[topic]
@@ -146,13 +145,11 @@ class TokenTopicSource(FixedPartitionedSource[RawMessage, int]):
     def build_part(self, step_id: str, for_part: str,
                    resume_state: int | None) -> _TopicPartitionReader:
         index, topic = for_part.split("-", 1)
-        config: dict[str, object] = {
-            "bootstrap.servers": ",".join(self.brokers),
+        tuning: dict[str, object] = {
             "group.id": "midstream-unused",  # positions live in recovery snapshots
             "enable.auto.commit": False,
             "enable.partition.eof": not self.tail,
             "statistics.interval.ms": 1000,
-            **self.config,
         }
-        return _TopicPartitionReader(step_id, config, topic, int(index), self.starting_offset,
-                                     resume_state, self.batch_size)
+        return _TopicPartitionReader(step_id, self.kafka, tuning, topic, int(index),
+                                     self.starting_offset, resume_state, self.batch_size)

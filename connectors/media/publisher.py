@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 
 from confluent_kafka import KafkaException
 
-from midstream.connectors.openai.publisher import make_producer
+from midstream.connectors.kafka.clients import make_producer
+from midstream.connectors.kafka.settings import ClientSettings, client_settings
 from midstream.core.media_events import MediaRecord, encode_media_record
 
 log = logging.getLogger(__name__)
@@ -26,18 +26,17 @@ class KafkaRecordPublisher:
 
     Parameters
     ----------
-    brokers
-        Bootstrap servers, ``"host:port[,host:port]"``.
+    kafka
+        Where Kafka is and how to reach it; bootstrap servers alone
+        (``"host:port[,host:port]"``) get their librdkafka settings from
+        ``MIDSTREAM_KAFKA_*``, as the job does.
     topic
         The features topic (``midstream.media.features`` by default in the job).
-    settings
-        Extra librdkafka settings (credentials, TLS); passed through, never logged.
     """
 
-    def __init__(self, brokers: str, topic: str,
-                 settings: Mapping[str, str] | None = None) -> None:
+    def __init__(self, kafka: ClientSettings | str, topic: str) -> None:
         self.topic = topic
-        self._producer = make_producer(brokers, settings)
+        self._producer = make_producer(client_settings(kafka))
         self._lock = threading.Lock()
         self.sent = 0
         self.dropped = 0

@@ -5,17 +5,26 @@ in a background thread and hands each decision to the callback its stream
 registered. A decision for a stream that has already ended is *late*: it is
 logged with how much of the stream had been delivered, and counted.
 
+Messages are read with the contract's :class:`~midstream.core.contracts.ControlEvent`
+schema; one that is not a valid v1 control event is logged with the reason
+and skipped (counted in :attr:`ControlFollower.invalid_decisions`), never
+handed to a stream. Callbacks get the decision as plain data (the struct's
+fields, ``span`` only when present), the shape the gateway and relay read.
+
 Examples
 --------
 The dispatching part works without Kafka:
 
+>>> from midstream.core.events import control
 >>> follower = ControlFollower.__new__(ControlFollower)
 >>> follower._init_dispatch()
 >>> seen = []
 >>> follower.register("chat-1", seen.append)
->>> follower.dispatch({"stream_id": "chat-1", "action": "stop", "reason": "refusal"})
+>>> follower.dispatch(control(stream_id="chat-1", ts=1.0, action="stop", reason="refusal",
+...                           at_seq=3))
 >>> follower.unregister("chat-1", delivered_chars=42)
->>> follower.dispatch({"stream_id": "chat-1", "action": "redact", "reason": "email"})
+>>> follower.dispatch(control(stream_id="chat-1", ts=2.0, action="redact", reason="email",
+...                           at_seq=4, span=(0, 5)))
 >>> [r["action"] for r in seen], follower.late_decisions
 (['stop'], 1)
 """
@@ -26,15 +35,21 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-import orjson
+import msgspec
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from midstream.connectors.kafka.clients import make_consumer
+from midstream.connectors.kafka.settings import ClientSettings, client_settings
+from midstream.core.contracts import ControlEvent
+from midstream.core.events import Invalid, parse_control_event
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[dict[str, Any]], None]
+"""Receives one decision as plain data: a valid v1 control event's fields."""
 
 ENDED_REMEMBERED = 10_000
 """Recently ended streams remembered, to tell a late decision from one for a stranger."""
@@ -45,28 +60,23 @@ class ControlFollower:
 
     Parameters
     ----------
-    brokers
-        Kafka bootstrap servers.
+    kafka
+        Where Kafka is and how to reach it; bootstrap servers alone get their
+        librdkafka settings from ``MIDSTREAM_KAFKA_*``, as the job does.
     topic
         The control topic (``Topics.control``).
-    settings
-        Extra librdkafka settings (credentials, TLS); never logged.
     """
 
-    def __init__(self, brokers: str, topic: str, *,
-                 settings: Mapping[str, str] | None = None) -> None:
+    def __init__(self, kafka: ClientSettings | str, topic: str) -> None:
         self._init_dispatch()
         self.topic = topic
-        config: dict[str, Any] = {
-            "bootstrap.servers": brokers,
+        self._consumer = make_consumer(client_settings(kafka), {
             # Every follower reads every decision: its own group, no committed offsets.
             "group.id": f"midstream-control-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "auto.offset.reset": "latest",
             "fetch.wait.max.ms": 10,
-        }
-        config.update(settings or {})
-        self._consumer = Consumer(config)
+        })
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
         self.ready = threading.Event()
@@ -80,6 +90,8 @@ class ControlFollower:
         """Decisions that arrived after their stream had ended."""
         self.decisions = 0
         """Decisions handed to a live stream."""
+        self.invalid_decisions = 0
+        """Messages on the control topic that were not valid v1 control events (skipped)."""
 
     def register(self, stream_id: str, callback: Callback) -> None:
         """Send this stream's decisions to ``callback`` (called from the follower's thread)."""
@@ -95,22 +107,21 @@ class ControlFollower:
             if len(self._ended) > ENDED_REMEMBERED:
                 self._ended.popitem(last=False)
 
-    def dispatch(self, record: dict[str, Any]) -> None:
-        """Hand one control record to its live stream, or count it as late."""
-        stream_id = record.get("stream_id")
-        if not isinstance(stream_id, str):
-            return
+    def dispatch(self, event: ControlEvent) -> None:
+        """Hand one control event to its live stream, or count it as late."""
+        stream_id = event.stream_id
         with self._lock:
             callback = self._live.get(stream_id)
             ended = stream_id in self._ended
             delivered = self._ended.get(stream_id)
         if callback is not None:
             self.decisions += 1
+            record: dict[str, Any] = msgspec.to_builtins(event)
             callback(record)
         elif ended:
             self.late_decisions += 1
             log.warning("late %s decision (%s) for stream %s: it had ended, %s characters "
-                        "delivered", record.get("action"), record.get("reason"), stream_id,
+                        "delivered", event.action, event.reason, stream_id,
                         "unknown" if delivered is None else delivered)
 
     def start(self) -> None:
@@ -150,14 +161,13 @@ class ControlFollower:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("control topic: %s", error)
                 continue
-            try:
-                record = orjson.loads(message.value() or b"")
-            except orjson.JSONDecodeError:
-                log.warning("control topic: a message that is not JSON was skipped")
+            event = parse_control_event(message.value())
+            if isinstance(event, Invalid):
+                self.invalid_decisions += 1
+                log.warning("control topic: skipped a message at offset %s (%s: %s)",
+                            message.offset(), event.reason, event.error)
                 continue
-            if isinstance(record, dict):
-                try:
-                    self.dispatch(record)
-                except Exception:  # a callback's bug must not stop every stream's decisions
-                    log.exception("control callback failed for stream %s",
-                                  record.get("stream_id"))
+            try:
+                self.dispatch(event)
+            except Exception:  # a callback's bug must not stop every stream's decisions
+                log.exception("control callback failed for stream %s", event.stream_id)

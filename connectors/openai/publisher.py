@@ -18,7 +18,7 @@ Without a producer the tap is off, but the publisher still counts what it saw:
 >>> publisher.end(finish_reason="stop", usage={"completion_tokens": 2})
 >>> publisher.seq, publisher.deltas, publisher.chars
 (3, 2, 11)
->>> publisher.last_event["kind"], publisher.last_event["meta"]["finish_reason"]
+>>> publisher.last_event.kind, publisher.last_event.meta["finish_reason"]
 ('end', 'stop')
 """
 
@@ -26,29 +26,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
-import orjson
 from confluent_kafka import KafkaException, Producer
 
+from midstream.core.events import CONTRACT_VERSION, TokenEvent, encode
+
 log = logging.getLogger(__name__)
-
-
-def make_producer(brokers: str, settings: Mapping[str, str] | None = None) -> Producer:
-    """An idempotent producer tuned for latency (the token events feed live decisions).
-
-    ``settings`` are extra librdkafka settings (credentials, TLS); they are passed
-    through and never logged.
-    """
-    config: dict[str, Any] = {
-        "bootstrap.servers": brokers,
-        "enable.idempotence": True,
-        "linger.ms": 1,
-        "compression.type": "lz4",
-    }
-    config.update(settings or {})
-    return Producer(config)
 
 
 class TokenPublisher:
@@ -85,7 +70,7 @@ class TokenPublisher:
         """Characters of text published so far: the offsets control spans refer to."""
         self.dropped = 0
         """Events librdkafka refused (queue full or an error): never retried, never blocking."""
-        self.last_event: dict[str, Any] | None = None
+        self.last_event: TokenEvent | None = None
 
     @property
     def seq(self) -> int:
@@ -113,23 +98,18 @@ class TokenPublisher:
             extra["usage"] = usage
         self._publish("end", "", None, extra or None)
 
-    def _publish(self, kind: str, text: str, logprob: float | None,
+    def _publish(self, kind: Literal["start", "delta", "end"], text: str, logprob: float | None,
                  meta: dict[str, Any] | None) -> None:
-        event: dict[str, Any] = {
-            "v": 1, "stream_id": self.stream_id, "seq": self._next_seq, "ts": self._clock(),
-            "kind": kind, "text": text, "role": "assistant", "model": self.model,
-            "provider": self.provider,
-        }
-        if logprob is not None:
-            event["logprob"] = logprob
-        if meta:
-            event["meta"] = meta
+        event = TokenEvent(v=CONTRACT_VERSION, stream_id=self.stream_id, seq=self._next_seq,
+                           ts=self._clock(), kind=kind, text=text, role="assistant",
+                           model=self.model, provider=self.provider, logprob=logprob,
+                           meta=meta or None)
         self._next_seq += 1
         self.last_event = event
         if self._producer is None:
             return
         try:
-            self._producer.produce(self._topic, orjson.dumps(event), key=self._key)
+            self._producer.produce(self._topic, encode(event), key=self._key)
             self._producer.poll(0)
         except (BufferError, KafkaException, TypeError) as exc:  # TypeError: meta not JSON
             self.dropped += 1

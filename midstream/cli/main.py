@@ -53,11 +53,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
+    from midstream.connectors.kafka.admin import create_topics
+    from midstream.connectors.kafka.exceptions import TopicSetupError
+    from midstream.connectors.kafka.settings import ClientSettings
     from midstream.core.config import Topics
-    from midstream.stack.kafka import create_topics
 
     names = Topics.from_env().all()
-    create_topics(args.brokers, names, partitions=args.partitions)
+    kafka = ClientSettings.from_env(brokers=args.brokers)
+    try:
+        create_topics(kafka, names, partitions=args.partitions)
+    except TopicSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"topics ready on {args.brokers}: {', '.join(names)}")
     return 0
 

@@ -1,9 +1,12 @@
 """Event contract v1: the JSON messages MidStream reads and writes on Kafka.
 
 Every message is one JSON object whose ``"v"`` field carries the contract's
-major version. Parsers here never raise on bad input: they return an
-:class:`Invalid` with a machine-readable ``reason`` and a human ``error``, and
-the flow turns that into a dead letter (see :func:`dead_letter`).
+major version. Parsers here never raise on bad input, however hostile: they
+return an :class:`Invalid` with a machine-readable ``reason`` and a human
+``error``, and the flow turns that into a dead letter (see :func:`dead_letter`).
+Every kind of message is a frozen msgspec struct, read with a schema and
+written by :func:`encode`: token and feedback events here, insights, control
+events and dead letters in :mod:`midstream.core.contracts`.
 
 The schema is documented for users in the README ("Event contract v1").
 
@@ -23,13 +26,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 import orjson
 
-CONTRACT_VERSION = 1
+from midstream.core.contracts import ControlAction, ControlEvent, DeadLetter, Insight, Span
+
+CONTRACT_VERSION: Literal[1] = 1
 MAX_STREAM_ID_CHARS = 256
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 DEFAULT_DLQ_PAYLOAD_BYTES = 256 * 1024
@@ -57,8 +63,11 @@ class TokenEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     meta: dict[str, Any] | None = None
 
 
-class FeedbackEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """An outcome for a stream, used by learners (topic ``midstream.feedback``)."""
+class FeedbackEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
+    """An outcome for a stream, used by learners (topic ``midstream.feedback``).
+
+    ``action``, ``outcome`` and ``meta`` are written only when present.
+    """
 
     v: Literal[1]
     stream_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STREAM_ID_CHARS)]
@@ -77,22 +86,46 @@ class Invalid:
     error: str
 
 
+class _Versioned(msgspec.Struct):
+    # Only the version, kept raw: decoding it cannot recurse, whatever it holds.
+    v: msgspec.Raw = msgspec.Raw(b"null")
+
+
 _TOKEN_DECODER = msgspec.json.Decoder(TokenEvent)
 _FEEDBACK_DECODER = msgspec.json.Decoder(FeedbackEvent)
-_ANY_DECODER = msgspec.json.Decoder()
+_INSIGHT_DECODER = msgspec.json.Decoder(Insight)
+_CONTROL_DECODER = msgspec.json.Decoder(ControlEvent)
+_DEAD_LETTER_DECODER = msgspec.json.Decoder(DeadLetter)
+_VERSION_DECODER = msgspec.json.Decoder(_Versioned)
+_NUMBER_DECODER = msgspec.json.Decoder(int | float)
+TOO_DEEP = "JSON nested too deeply to decode"
+_JSON_TYPE = re.compile(r"^Expected `object`, got `(\w+)`$")
+_PYTHON_NAMES = {"array": "list", "null": "NoneType"}
 
 E = TypeVar("E", bound=msgspec.Struct)
 
 
 def decode_checked(decoder: msgspec.json.Decoder[E], payload: bytes | None,
                    max_bytes: int) -> E | Invalid:
-    """Decode one message into ``decoder``'s type, or say why not (every contract's parser)."""
+    """Decode one message into ``decoder``'s type, or say why not (every contract's parser).
+
+    Never raises: msgspec recurses on nested JSON (inside ``Any`` fields and
+    while skipping unknown ones), so deeply nested input is a ``schema`` error.
+
+    Examples
+    --------
+    >>> nested = b'{"v":1,"meta":{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    >>> decode_checked(_TOKEN_DECODER, nested, 10**6).error
+    'JSON nested too deeply to decode'
+    """
     if payload is None:
         return Invalid("empty", "message has no value (tombstone or null payload)")
     if len(payload) > max_bytes:
         return Invalid("oversize", f"payload is {len(payload)} bytes, limit is {max_bytes}")
     try:
         return decoder.decode(payload)
+    except RecursionError:
+        return Invalid("schema", TOO_DEEP)
     except msgspec.DecodeError as exc:
         if not isinstance(exc, msgspec.ValidationError):
             return Invalid("invalid_json", f"not valid UTF-8 JSON: {exc}")
@@ -102,13 +135,16 @@ def decode_checked(decoder: msgspec.json.Decoder[E], payload: bytes | None,
 def _explain(payload: bytes, exc: msgspec.ValidationError) -> Invalid:
     """Tell a future contract version apart from a broken v1 message."""
     try:
-        obj = _ANY_DECODER.decode(payload)
-    except msgspec.DecodeError:
+        version = _NUMBER_DECODER.decode(_VERSION_DECODER.decode(payload).v)
+    except msgspec.ValidationError as not_object:
+        got = _JSON_TYPE.search(str(not_object))
+        if got is not None:
+            name = _PYTHON_NAMES.get(got.group(1), got.group(1))
+            return Invalid("schema", f"expected a JSON object, got {name}")
         return Invalid("schema", str(exc))
-    if not isinstance(obj, dict):
-        return Invalid("schema", f"expected a JSON object, got {type(obj).__name__}")
-    version = obj.get("v")
-    if isinstance(version, (int, float)) and not isinstance(version, bool) and version != 1:
+    except (msgspec.DecodeError, RecursionError):
+        return Invalid("schema", str(exc))
+    if version != 1:
         return Invalid("unsupported_version",
                        f"contract version {version!r} is not supported (this job reads v1)")
     return Invalid("schema", str(exc))
@@ -147,6 +183,48 @@ def parse_feedback_event(
     return decode_checked(_FEEDBACK_DECODER, payload, max_bytes)
 
 
+def parse_insight(payload: bytes | None, *,
+                  max_bytes: int = DEFAULT_DLQ_PAYLOAD_BYTES) -> Insight | Invalid:
+    """Parse one insight message (what the flows write to ``midstream.insights``).
+
+    Examples
+    --------
+    >>> parse_insight(encode(insight(stream_id="s", ts=1.0, detector="rules", kind="refusal",
+    ...                              severity="warning", at_seq=7, detail={}))).id
+    's/rules/refusal/7'
+    """
+    return decode_checked(_INSIGHT_DECODER, payload, max_bytes)
+
+
+def parse_control_event(payload: bytes | None, *,
+                        max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> ControlEvent | Invalid:
+    """Parse one control message (``midstream.control``).
+
+    Examples
+    --------
+    >>> parse_control_event(b'{"v":1,"id":"s/stop/x/1","stream_id":"s","ts":1,'
+    ...                     b'"action":"stop","reason":"x","at_seq":1}').action
+    'stop'
+    >>> parse_control_event(b'{"v":1,"stream_id":"s","action":"explode"}').reason
+    'schema'
+    """
+    return decode_checked(_CONTROL_DECODER, payload, max_bytes)
+
+
+def parse_dead_letter(payload: bytes | None, *,
+                      max_bytes: int = 2 * DEFAULT_DLQ_PAYLOAD_BYTES) -> DeadLetter | Invalid:
+    """Parse one dead letter (``midstream.dlq``); base64 makes them larger than their payload.
+
+    Examples
+    --------
+    >>> letter = dead_letter(ts=0.0, source_topic="t", partition=0, offset=5,
+    ...                      reason="invalid_json", error="bad", payload=b"{")
+    >>> parse_dead_letter(encode(letter)) == letter
+    True
+    """
+    return decode_checked(_DEAD_LETTER_DECODER, payload, max_bytes)
+
+
 def insight(
     *,
     stream_id: str,
@@ -157,7 +235,7 @@ def insight(
     at_seq: int | None,
     detail: dict[str, Any],
     instance: int | str | None = None,
-) -> dict[str, Any]:
+) -> Insight:
     """Build an insight record (topic ``midstream.insights``).
 
     ``id`` is stable: the same input produces the same id, so consumers can
@@ -168,54 +246,38 @@ def insight(
     Examples
     --------
     >>> insight(stream_id="s", ts=1.0, detector="rules", kind="refusal",
-    ...         severity="warning", at_seq=7, detail={})["id"]
+    ...         severity="warning", at_seq=7, detail={}).id
     's/rules/refusal/7'
     """
     suffix = "" if instance is None else f"/{instance}"
-    return {
-        "v": CONTRACT_VERSION,
-        "id": f"{stream_id}/{detector}/{kind}/{at_seq}{suffix}",
-        "stream_id": stream_id,
-        "ts": ts,
-        "detector": detector,
-        "kind": kind,
-        "severity": severity,
-        "at_seq": at_seq,
-        "detail": detail,
-    }
+    return Insight(v=CONTRACT_VERSION, id=f"{stream_id}/{detector}/{kind}/{at_seq}{suffix}",
+                   stream_id=stream_id, ts=ts, detector=detector, kind=kind,
+                   severity=severity, at_seq=at_seq, detail=detail)
 
 
 def control(
     *,
     stream_id: str,
     ts: float,
-    action: str,
+    action: ControlAction,
     reason: str,
     at_seq: int,
     span: tuple[int, int] | None = None,
-) -> dict[str, Any]:
+) -> ControlEvent:
     """Build a control record (topic ``midstream.control``).
 
     ``span`` is ``[start, end)`` in characters of the stream's text so far.
 
     Examples
     --------
-    >>> control(stream_id="s", ts=1.0, action="stop", reason="loop", at_seq=3)["id"]
+    >>> control(stream_id="s", ts=1.0, action="stop", reason="loop", at_seq=3).id
     's/stop/loop/3'
     """
     suffix = "" if span is None else f"/{span[0]}"
-    record: dict[str, Any] = {
-        "v": CONTRACT_VERSION,
-        "id": f"{stream_id}/{action}/{reason}/{at_seq}{suffix}",
-        "stream_id": stream_id,
-        "ts": ts,
-        "action": action,
-        "reason": reason,
-        "at_seq": at_seq,
-    }
-    if span is not None:
-        record["span"] = {"start": span[0], "end": span[1]}
-    return record
+    return ControlEvent(v=CONTRACT_VERSION, id=f"{stream_id}/{action}/{reason}/{at_seq}{suffix}",
+                        stream_id=stream_id, ts=ts, action=action, reason=reason,
+                        at_seq=at_seq,
+                        span=None if span is None else Span(start=span[0], end=span[1]))
 
 
 def dead_letter(
@@ -229,7 +291,7 @@ def dead_letter(
     payload: bytes | None,
     key: bytes | None = None,
     max_payload_bytes: int = DEFAULT_DLQ_PAYLOAD_BYTES,
-) -> dict[str, Any]:
+) -> DeadLetter:
     """Build a dead-letter record (topic ``midstream.dlq``) that keeps the original bytes.
 
     Payloads longer than ``max_payload_bytes`` are cut to that length (a dead
@@ -241,36 +303,47 @@ def dead_letter(
     --------
     >>> d = dead_letter(ts=0.0, source_topic="t", partition=0, offset=5,
     ...                 reason="invalid_json", error="bad", payload=b"{")
-    >>> base64.b64decode(d["payload_b64"]), d["payload_truncated"]
+    >>> base64.b64decode(d.payload_b64), d.payload_truncated
     (b'{', False)
     >>> dead_letter(ts=0.0, source_topic="t", partition=0, offset=6, reason="oversize",
-    ...             error="big", payload=b"x" * 10, max_payload_bytes=4)["payload_bytes"]
+    ...             error="big", payload=b"x" * 10, max_payload_bytes=4).payload_bytes
     10
     """
     body = payload or b""
     truncated = len(body) > max_payload_bytes
-    record = {
-        "v": CONTRACT_VERSION,
-        "ts": ts,
-        "source_topic": source_topic,
-        "partition": partition,
-        "offset": offset,
-        "reason": reason,
-        "error": error,
-        "payload_b64": base64.b64encode(body[:max_payload_bytes]).decode("ascii"),
-        "payload_bytes": len(body),
-        "payload_truncated": truncated,
-        "key_b64": None if key is None else base64.b64encode(key[:1024]).decode("ascii"),
-    }
-    if truncated:
-        record["payload_sha256"] = hashlib.sha256(body).hexdigest()
-    return record
+    return DeadLetter(
+        v=CONTRACT_VERSION, ts=ts, source_topic=source_topic, partition=partition,
+        offset=offset, reason=reason, error=error,
+        payload_b64=base64.b64encode(body[:max_payload_bytes]).decode("ascii"),
+        payload_bytes=len(body), payload_truncated=truncated,
+        key_b64=None if key is None else base64.b64encode(key[:1024]).decode("ascii"),
+        payload_sha256=hashlib.sha256(body).hexdigest() if truncated else None,
+    )
 
 
-def encode(record: dict[str, Any]) -> bytes:
-    """Serialise a record as compact JSON bytes.
+OPTIONAL_TOKEN_FIELDS = ("logprob", "meta")
+"""Token-event fields written only when present. ``text``, ``role``, ``model`` and
+``provider`` are always written, ``null`` included, as v1 producers always did."""
+
+Record = Insight | ControlEvent | DeadLetter | FeedbackEvent | TokenEvent
+
+
+def encode(record: Record | dict[str, Any]) -> bytes:
+    """Serialise a record as compact JSON bytes, the same bytes for a struct as for its dict.
+
+    orjson writes the bytes (msgspec would spell large floats ``1e16`` where v1
+    messages have always said ``1e+16``); the struct decides which fields appear.
 
     >>> encode({"v": 1})
     b'{"v":1}'
+    >>> encode(TokenEvent(v=1, stream_id="s", seq=0, ts=2.0, kind="start", text=""))
+    b'{"v":1,"stream_id":"s","seq":0,"ts":2.0,"kind":"start","text":"","role":null,"model":null,"provider":null}'
     """
-    return orjson.dumps(record)
+    if isinstance(record, dict):
+        return orjson.dumps(record)
+    fields: dict[str, Any] = msgspec.to_builtins(record)
+    if isinstance(record, TokenEvent):
+        for name in OPTIONAL_TOKEN_FIELDS:
+            if fields[name] is None:
+                del fields[name]
+    return orjson.dumps(fields)

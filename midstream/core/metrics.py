@@ -48,7 +48,6 @@ MEDIA_FPS = "midstream_media_window_fps"
 MEDIA_SPEECH_RATIO = "midstream_media_window_speech_ratio"
 MEDIA_CONDITION = "midstream_media_streams_in_condition"
 OUTPUT_ERRORS = "midstream_output_errors"
-"""Registered by :mod:`midstream.connectors.kafka.sink`, once per process, in the default registry."""
 
 # OpenTelemetry's recommended boundaries for the GenAI latency histograms.
 LATENCY_BUCKETS = (
@@ -351,3 +350,10 @@ class RelayMetrics:
                                    registry=r)
         self.refused = Counter(RELAY_REFUSED, "Client connections refused, by reason.",
                                ("reason",), registry=r)
+
+
+# -- Kafka output ----------------------------------------------------------------------------
+
+KAFKA_OUTPUT_ERRORS = Counter(OUTPUT_ERRORS, "Output messages Kafka did not accept.", ("topic",))
+"""Counted by :mod:`midstream.connectors.kafka.sink`'s delivery callback; once per process,
+in the default registry, like every producer the sink shares."""

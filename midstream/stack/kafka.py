@@ -35,11 +35,14 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
+from midstream.connectors.kafka import admin
+from midstream.connectors.kafka.clients import make_admin
+from midstream.connectors.kafka.exceptions import TopicSetupError
+from midstream.connectors.kafka.settings import ClientSettings
 from midstream.stack.exceptions import StackError
 from midstream.stack.paths import HOST, deploy_dir
 from midstream.stack.process import (
@@ -349,13 +352,11 @@ def _format_storage(java: str, common: list[str], broker: KafkaBroker) -> None:
 
 def _quiet_admin(brokers: str) -> AdminClient:
     # Connection-refused chatter while the broker boots is expected, not news.
-    config: dict[str, Any] = {
-        "bootstrap.servers": brokers,
+    return make_admin(ClientSettings(brokers), {
         "log_level": 0,
         "error_cb": lambda _err: None,
         "reconnect.backoff.max.ms": 500,
-    }
-    return AdminClient(config)
+    })
 
 
 def wait_for_kafka(broker: KafkaBroker, *, timeout: float = 60.0) -> float:
@@ -445,10 +446,10 @@ def create_topics(
     config: Mapping[str, str] | None = None,
     timeout: float = 30.0,
 ) -> None:
-    """Create topics, and wait until the broker serves every partition of each.
+    """Create topics on the local broker, and wait until it serves every partition of each.
 
-    Idempotent: a topic that already exists is accepted as it is, whatever its
-    partition count.
+    The stack's shorthand for :func:`midstream.connectors.kafka.admin.create_topics`
+    (plain bootstrap servers, a :class:`StackError` on failure).
 
     Parameters
     ----------
@@ -461,66 +462,10 @@ def create_topics(
     config
         Topic-level settings for new topics, e.g. ``{"retention.ms": "600000"}``.
     timeout
-        Seconds allowed for creation and for the topics to show up in metadata.
+        Seconds allowed for creation and for the topics to be served.
     """
-    wanted = list(dict.fromkeys(names))
-    if not wanted:
-        return
-    admin = AdminClient({"bootstrap.servers": brokers, "log.connection.close": False})
-    new_topics = [
-        NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {}))
-        for name in wanted
-    ]
-    futures = admin.create_topics(new_topics, operation_timeout=timeout, request_timeout=timeout)
-    for name, future in futures.items():
-        try:
-            future.result(timeout=timeout)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise StackError(f"could not create topic {name!r}: {error.str()}") from exc
-    _wait_until_served(admin, wanted, timeout)
-
-
-def _wait_until_served(admin: AdminClient, names: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        missing = _not_served(admin, names)
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            raise StackError(f"topics not ready after {timeout:.0f} s: {', '.join(missing)}")
-        time.sleep(0.1)
-
-
-def _not_served(admin: AdminClient, names: list[str]) -> list[str]:
-    """Return the topics whose partitions the broker cannot serve yet."""
     try:
-        topics = admin.list_topics(timeout=5.0).topics
-    except KafkaException:
-        return names
-    missing = [
-        name
-        for name in names
-        if name not in topics
-        or topics[name].error is not None
-        or not topics[name].partitions
-        or any(p.leader < 0 for p in topics[name].partitions.values())
-    ]
-    if missing:
-        return missing
-    # Metadata can name a leader a moment before that broker serves the partition;
-    # a produce in that window fails and, retried, lands out of order. ListOffsets
-    # succeeds only once the partition is really served.
-    requests = {
-        TopicPartition(name, partition): OffsetSpec.latest()
-        for name in names
-        for partition in topics[name].partitions
-    }
-    not_served: set[str] = set()
-    for tp, future in admin.list_offsets(requests, request_timeout=5.0).items():
-        try:
-            future.result()
-        except KafkaException:
-            not_served.add(tp.topic)
-    return sorted(not_served)
+        admin.create_topics(ClientSettings(brokers), names, partitions, config=config,
+                            timeout=timeout)
+    except TopicSetupError as exc:
+        raise StackError(str(exc)) from exc

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from midstream.core import events
+from midstream.core.contracts import Span
 
 GOOD = {"v": 1, "stream_id": "s", "seq": 3, "ts": 1.5, "kind": "delta", "text": "hé",
         "role": "assistant", "model": "m", "provider": "p", "logprob": -0.2, "meta": {"a": 1}}
@@ -83,8 +84,8 @@ def test_feedback_validation():
 def test_dead_letter_keeps_original_bytes_and_position():
     record = events.dead_letter(ts=1.0, source_topic="t", partition=2, offset=9,
                                 reason="schema", error="e", payload=b"\x00\x01", key=b"k")
-    assert base64.b64decode(record["payload_b64"]) == b"\x00\x01"
-    assert (record["partition"], record["offset"], record["key_b64"]) == (2, 9, "aw==")
+    assert base64.b64decode(record.payload_b64) == b"\x00\x01"
+    assert (record.partition, record.offset, record.key_b64) == (2, 9, "aw==")
 
 
 def test_insight_and_control_ids_are_stable_and_distinct_per_instance():
@@ -92,7 +93,7 @@ def test_insight_and_control_ids_are_stable_and_distinct_per_instance():
                        at_seq=4, detail={}, instance=10)
     b = events.insight(stream_id="s", ts=2, detector="rules", kind="email", severity="info",
                        at_seq=4, detail={}, instance=30)
-    assert a["id"] != b["id"]
+    assert a.id != b.id
     c1 = events.control(stream_id="s", ts=1, action="redact", reason="email", at_seq=4,
                         span=(10, 20))
-    assert c1["id"] == "s/redact/email/4/10" and c1["span"] == {"start": 10, "end": 20}
+    assert c1.id == "s/redact/email/4/10" and c1.span == Span(start=10, end=20)

@@ -162,10 +162,10 @@ def test_dead_stream_timer_fires_without_input_then_revives() -> None:
     assert analyzer.next_timer(state) == pytest.approx(last + 3.0)
     assert analyzer.on_timer(state, last + 2.0) == ([], False)
     fired, forget = analyzer.on_timer(state, last + 3.2)
-    assert [r["kind"] for _, r in fired] == ["dead"] and not forget
-    assert fired[0][1]["detail"]["silent_for_seconds"] == pytest.approx(3.2)
+    assert [r.kind for _, r in fired] == ["dead"] and not forget
+    assert fired[0][1].detail["silent_for_seconds"] == pytest.approx(3.2)
     back = analyzer.on_record(state, records[-1], now=last + 5.0)
-    assert [r["kind"] for _, r in back] == ["revived"]
+    assert [r.kind for _, r in back] == ["revived"]
     analyzer.on_timer(state, last + 9.0)  # dead again
     assert analyzer.on_timer(state, last + 9.0 + CONFIG.forget_seconds) == ([], True)
 
@@ -244,7 +244,7 @@ def test_state_pickles_midway_and_resumes_identically() -> None:
         found += analyzer.on_record(state, r, r.ts)
         if twin is not None:
             twin_found += analyzer.on_record(twin, r, r.ts)
-    assert [f[1]["id"] for f in found if f[1]["at_seq"] > 40] == [f[1]["id"] for f in twin_found]
+    assert [f[1].id for f in found if f[1].at_seq > 40] == [f[1].id for f in twin_found]
 
 
 def test_reconnection_attempts_do_not_keep_a_dead_stream_alive() -> None:
@@ -256,7 +256,7 @@ def test_reconnection_attempts_do_not_keep_a_dead_stream_alive() -> None:
     last = records[-1].ts
     retry = MediaRecord(v=1, stream_id="cam", seq=999, ts=last + 2, kind="status",
                         status="reconnecting", error="Connection refused")
-    assert [i["kind"] for _, i in analyzer.on_record(state, retry, now=last + 2)] == \
+    assert [i.kind for _, i in analyzer.on_record(state, retry, now=last + 2)] == \
         ["reconnecting"]
     fired, _ = analyzer.on_timer(state, last + 3.1)
-    assert [i["kind"] for _, i in fired] == ["dead"]
+    assert [i.kind for _, i in fired] == ["dead"]

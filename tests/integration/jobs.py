@@ -150,12 +150,13 @@ def job_on_fresh_topics(brokers: str, warmup: Sequence[str]) -> Iterator[Topics]
     ``warmup`` are the pieces of a stream that makes the job decide ``stop``: once
     that decision is on the control topic, the job is surely reading and deciding.
     """
-    from midstream.connectors.openai.publisher import TokenPublisher, make_producer
+    from midstream.connectors.kafka import ClientSettings, make_producer
+    from midstream.connectors.openai.publisher import TokenPublisher
 
     topics = new_topics(brokers)
     job = start_job(job_env(brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"))
     try:
-        producer = make_producer(brokers)
+        producer = make_producer(ClientSettings(brokers))
         warm = TokenPublisher(producer, topics.tokens, "warmup", provider="openai", model="m")
         warm.start()
         for piece in warmup:

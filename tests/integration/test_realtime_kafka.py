@@ -18,8 +18,8 @@ import aiohttp
 import orjson
 import pytest
 
+from midstream.connectors.kafka import ClientSettings, make_producer
 from midstream.connectors.openai.control import ControlFollower
-from midstream.connectors.openai.publisher import make_producer
 from midstream.connectors.openai.realtime import RealtimeRelay, RelayConfig, RelayMetrics
 from midstream.core import events as contract
 from midstream.core.config import Topics
@@ -44,7 +44,7 @@ class Relayed:
         self.brokers = brokers
         self.topics = topics
         self.upstream = StandinRealtime(script)
-        self.producer = make_producer(brokers)
+        self.producer = make_producer(ClientSettings(brokers))
         self.follower = ControlFollower(brokers, topics.control)
         self.relay: RealtimeRelay | None = None
         self.url = ""

@@ -16,8 +16,8 @@ from typing import Any
 import openai
 import pytest
 
+from midstream.connectors.kafka import ClientSettings, make_producer
 from midstream.connectors.openai.control import ControlFollower
-from midstream.connectors.openai.publisher import make_producer
 from midstream.connectors.openai.tap import tap
 from midstream.core import events as contract
 from midstream.core.config import Topics
@@ -85,7 +85,7 @@ def valid(records: list[dict[str, Any]]) -> None:
 def test_tapped_sdk_streams_reach_the_token_topic(kafka_brokers: str, make_topics: Any,
                                                   standin: ThreadedStandin) -> None:
     topics = fresh_topics(make_topics, partitions=1)
-    producer = make_producer(kafka_brokers)
+    producer = make_producer(ClientSettings(kafka_brokers))
     client = openai.OpenAI(base_url=standin.base_url, api_key="sk-test", max_retries=0)
     stream = client.chat.completions.create(model="plain", messages=MESSAGES, stream=True,
                                             stream_options={"include_usage": True})
@@ -129,7 +129,7 @@ def test_a_stop_on_the_control_topic_ends_the_tapped_stream(
     follower.start()
     try:
         assert follower.ready.wait(30)
-        producer = make_producer(kafka_brokers)
+        producer = make_producer(ClientSettings(kafka_brokers))
         client = openai.OpenAI(base_url=standin.base_url, api_key="sk-test", max_retries=0)
         stream = client.chat.completions.create(model="slow", messages=MESSAGES, stream=True)
         tapped = tap(stream, producer=producer, topic=topics.tokens, stream_id="tap-stop",
@@ -173,7 +173,7 @@ def test_the_job_stops_a_tapped_stream_mid_flight(kafka_brokers: str, job_topics
     follower.start()
     try:
         assert follower.ready.wait(30)
-        producer = make_producer(kafka_brokers)
+        producer = make_producer(ClientSettings(kafka_brokers))
         client = openai.OpenAI(base_url=standin.base_url, api_key="sk-test", max_retries=0)
         stream = client.chat.completions.create(model="leaky", messages=MESSAGES, stream=True)
         tapped = tap(stream, producer=producer, topic=job_topics.tokens,

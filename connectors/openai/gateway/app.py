@@ -33,6 +33,8 @@ from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from midstream.connectors.kafka.clients import make_producer
+from midstream.connectors.kafka.settings import ClientSettings
 from midstream.connectors.openai.control import ControlFollower
 from midstream.connectors.openai.gateway import errors
 from midstream.connectors.openai.gateway.auth import ClientKeys, RateLimiter
@@ -46,7 +48,6 @@ from midstream.connectors.openai.gateway.upstream import (
     make_session,
     redacted_url,
 )
-from midstream.connectors.openai.publisher import make_producer
 from midstream.core.config import BUNDLED_RULES, Topics
 from midstream.core.metrics import GatewayMetrics
 from midstream.core.rules_file import load_rules
@@ -118,9 +119,9 @@ class Gateway:
         """Connect to Kafka (when configured), then listen; return the bound host and port."""
         config = self.config
         if config.brokers:
-            settings = dict(config.kafka_settings)
-            self.services.producer = make_producer(config.brokers, settings)
-            follower = ControlFollower(config.brokers, self.topics.control, settings=settings)
+            kafka = ClientSettings(config.brokers, config.kafka_settings)
+            self.services.producer = make_producer(kafka)
+            follower = ControlFollower(kafka, self.topics.control)
             follower.start()
             self.services.follower = follower
             ready = await asyncio.to_thread(follower.ready.wait, 30.0)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from midstream.connectors.kafka.settings import ClientSettings
 from midstream.connectors.openai.gateway.exceptions import ConfigError
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
@@ -156,8 +157,7 @@ def from_sources(base: GatewayConfig, *, file: str | None = None,
     if upstream_key is None and env.get("MIDSTREAM_UPSTREAM_API_KEY_FILE"):
         upstream_key = read_secret_file(env["MIDSTREAM_UPSTREAM_API_KEY_FILE"]) or None
     kafka = dict(base.kafka_settings)
-    kafka.update((name[len("MIDSTREAM_KAFKA_"):].lower().replace("_", "."), value)
-                 for name, value in env.items() if name.startswith("MIDSTREAM_KAFKA_"))
+    kafka.update(ClientSettings.from_env(env).librdkafka)
     try:
         return replace(base, **settings, client_keys=frozenset(keys), upstream_key=upstream_key,
                        kafka_settings=tuple(sorted(kafka.items())))

@@ -12,9 +12,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from midstream.connectors.openai.realtime.config import (
     DEFAULT_UPSTREAM,
@@ -23,6 +25,11 @@ from midstream.connectors.openai.realtime.config import (
     keys_from_env,
     upstream_key_from,
 )
+
+if TYPE_CHECKING:
+    from confluent_kafka import Producer
+
+    from midstream.connectors.openai.control import ControlFollower
 
 log = logging.getLogger("midstream.realtime")
 
@@ -44,6 +51,9 @@ environment:
   MIDSTREAM_UPSTREAM_API_KEY  the upstream's API key (unless --upstream-key-file)
   MIDSTREAM_TOPIC_TOKENS      token topic (default midstream.llm.tokens)
   MIDSTREAM_TOPIC_CONTROL     control topic (default midstream.control)
+  MIDSTREAM_KAFKA_<SETTING>   librdkafka settings, as for the job (dots as underscores,
+                              e.g. MIDSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_SSL,
+                              MIDSTREAM_KAFKA_SASL_PASSWORD)
 """
 
 
@@ -87,14 +97,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def kafka_clients(config: RelayConfig, env: Mapping[str, str] = os.environ
+                  ) -> tuple[Producer | None, ControlFollower | None]:
+    """The tap's producer and the (not yet started) control follower; none without brokers.
+
+    Both get the librdkafka settings from ``MIDSTREAM_KAFKA_*``, as the job does,
+    so the relay reaches a TLS or SASL broker the same way.
+    """
+    from midstream.connectors.kafka.clients import make_producer
+    from midstream.connectors.kafka.settings import ClientSettings
+    from midstream.connectors.openai.control import ControlFollower
+
+    if not config.brokers:
+        return None, None
+    kafka = ClientSettings.from_env(env, brokers=config.brokers)
+    return make_producer(kafka), ControlFollower(kafka, config.control_topic)
+
+
 async def serve(config: RelayConfig) -> None:
     """Run the relay (with Kafka when configured) until SIGINT or SIGTERM."""
-    from midstream.connectors.openai.control import ControlFollower
-    from midstream.connectors.openai.publisher import make_producer
     from midstream.connectors.openai.realtime.server import RealtimeRelay
 
-    producer = make_producer(config.brokers) if config.brokers else None
-    follower = ControlFollower(config.brokers, config.control_topic) if config.brokers else None
+    producer, follower = kafka_clients(config)
     if follower is not None:
         follower.start()
     relay = RealtimeRelay(config, producer=producer, follower=follower)

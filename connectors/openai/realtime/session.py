@@ -45,7 +45,7 @@ Examples
 True
 True
 True
->>> tap.finished["r1"].deltas, tap.finished["r1"].last_event["meta"]["finish_reason"]
+>>> tap.finished["r1"].deltas, tap.finished["r1"].last_event.meta["finish_reason"]
 (1, 'completed')
 """
 

@@ -34,7 +34,7 @@ Examples
 >>> chat.feed(NS(id="c1", model="m", usage=None,
 ...              choices=[NS(index=0, delta=delta, finish_reason=None, logprobs=None)]))
 >>> chat.feed(NS(id="c1", model="m", choices=None, usage=None))  # the choices: null quirk
->>> publisher.model, publisher.last_event["text"], chat.finish_reason
+>>> publisher.model, publisher.last_event.text, chat.finish_reason
 ('m', 'Hi', None)
 """
 

@@ -32,12 +32,13 @@ topic (it needs an OpenAI-compatible server and Kafka, so it is not run as a
 doctest)::
 
     import openai
+    from midstream.connectors.kafka import ClientSettings, make_producer
     from midstream.connectors.openai.control import ControlFollower
-    from midstream.connectors.openai.publisher import make_producer
     from midstream.connectors.openai.tap import tap
 
-    producer = make_producer("127.0.0.1:9092")
-    follower = ControlFollower("127.0.0.1:9092", "midstream.control")
+    kafka = ClientSettings.from_env()   # MIDSTREAM_BROKERS, MIDSTREAM_KAFKA_* credentials
+    producer = make_producer(kafka)
+    follower = ControlFollower(kafka, "midstream.control")
     follower.start()
     client = openai.OpenAI()
     stream = client.chat.completions.create(
@@ -72,14 +73,16 @@ import inspect
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from confluent_kafka import Producer
 
+from midstream.connectors.kafka.clients import make_producer
+from midstream.connectors.kafka.settings import ClientSettings, client_settings
 from midstream.connectors.openai.control import ControlFollower
-from midstream.connectors.openai.publisher import TokenPublisher, make_producer
+from midstream.connectors.openai.publisher import TokenPublisher
 from midstream.connectors.openai.tap.extract import Extractor, extractor_for
 
 log = logging.getLogger(__name__)
@@ -364,23 +367,23 @@ class AsyncTappedStream(_TapCore, Generic[T]):
 
 @overload
 def tap(stream: AsyncIterable[T], *, publisher: TokenPublisher | None = ...,
-        producer: Producer | None = ..., brokers: str | None = ...,
-        settings: Mapping[str, str] | None = ..., topic: str = ...,
+        producer: Producer | None = ..., brokers: ClientSettings | str | None = ...,
+        topic: str = ...,
         stream_id: str | None = ..., provider: str = ..., model: str | None = ...,
         follower: ControlFollower | None = ...) -> AsyncTappedStream[T]: ...
 
 
 @overload
 def tap(stream: Iterable[T], *, publisher: TokenPublisher | None = ...,
-        producer: Producer | None = ..., brokers: str | None = ...,
-        settings: Mapping[str, str] | None = ..., topic: str = ...,
+        producer: Producer | None = ..., brokers: ClientSettings | str | None = ...,
+        topic: str = ...,
         stream_id: str | None = ..., provider: str = ..., model: str | None = ...,
         follower: ControlFollower | None = ...) -> TappedStream[T]: ...
 
 
 def tap(stream: Iterable[T] | AsyncIterable[T], *, publisher: TokenPublisher | None = None,
-        producer: Producer | None = None, brokers: str | None = None,
-        settings: Mapping[str, str] | None = None, topic: str = DEFAULT_TOPIC,
+        producer: Producer | None = None, brokers: ClientSettings | str | None = None,
+        topic: str = DEFAULT_TOPIC,
         stream_id: str | None = None, provider: str = "openai", model: str | None = None,
         follower: ControlFollower | None = None
         ) -> TappedStream[T] | AsyncTappedStream[T]:
@@ -395,9 +398,13 @@ def tap(stream: Iterable[T] | AsyncIterable[T], *, publisher: TokenPublisher | N
     publisher
         A ready :class:`TokenPublisher` for this stream. Otherwise one is made
         from ``producer`` (preferred: share one producer per process), or from a
-        producer made for this stream from ``brokers``/``settings`` (flushed when
-        the stream ends). With none of them the tap publishes nothing but still
-        counts, and the stop signal still works.
+        producer made for this stream from ``brokers`` (flushed when the stream
+        ends). With none of them the tap publishes nothing but still counts,
+        and the stop signal still works.
+    brokers
+        :class:`~midstream.connectors.kafka.settings.ClientSettings`, or bootstrap
+        servers alone, whose librdkafka settings (credentials, TLS) then come
+        from ``MIDSTREAM_KAFKA_*`` as in the job.
     topic
         The token topic (``Topics.from_env().tokens`` in apps that configure topics).
     stream_id
@@ -418,7 +425,7 @@ def tap(stream: Iterable[T] | AsyncIterable[T], *, publisher: TokenPublisher | N
     owned: Producer | None = None
     if publisher is None:
         if producer is None and brokers is not None:
-            producer = owned = make_producer(brokers, settings)
+            producer = owned = make_producer(client_settings(brokers))
         publisher = TokenPublisher(producer, topic, stream_id or f"tap-{uuid.uuid4().hex}",
                                    provider=provider, model=model)
     if hasattr(stream, "__aiter__"):

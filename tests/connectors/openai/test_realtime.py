@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from midstream.connectors.openai.realtime import (
     RelayConfigError,
     RelayMetrics,
 )
+from midstream.core.events import control
 from tests.connectors.openai.test_tap import RecordingProducer, local_follower
 from tests.doubles.openai_upstream.realtime import RealtimeScript, StandinRealtime
 
@@ -212,8 +214,8 @@ def test_stop_cancels_and_truncates_playing_audio(beta: bool) -> None:
                     if audio_deltas == 5 and not stop_sent.is_set():
                         stop_sent.set()
                         stream_id = rig.producer.events()[0]["stream_id"]
-                        record = {"v": 1, "stream_id": stream_id, "action": "stop",
-                                  "reason": "policy", "at_seq": 4}
+                        record = control(stream_id=stream_id, ts=time.time(), action="stop",
+                                         reason="policy", at_seq=4)
                         # From another thread, as the Kafka follower does.
                         threading.Thread(target=follower.dispatch, args=(record,)).start()
 
@@ -249,7 +251,8 @@ def test_stop_cancels_and_truncates_playing_audio(beta: bool) -> None:
     assert rig.sample("midstream_realtime_stops_total", outcome="cancel_sent") == 1
     assert rig.sample("midstream_realtime_truncations_total") == 1
     # A decision after the response ended is late, and nothing more goes upstream.
-    follower.dispatch({"stream_id": events[0]["stream_id"], "action": "stop", "reason": "again"})
+    follower.dispatch(control(stream_id=events[0]["stream_id"], ts=time.time(), action="stop",
+                              reason="again", at_seq=99))
     assert follower.late_decisions == 1
 
 
@@ -268,7 +271,8 @@ def test_stop_of_a_text_response_cancels_without_truncating() -> None:
             assert rig.relay is not None
             stream_id = rig.producer.events()[0]["stream_id"]
             await asyncio.to_thread(follower.dispatch,
-                                    {"stream_id": stream_id, "action": "stop", "reason": "x"})
+                                    control(stream_id=stream_id, ts=time.time(), action="stop",
+                                            reason="x", at_seq=1))
             done = await receive_until(ws, "response.done", frames)
             assert done["response"]["status"] == "cancelled"
             await ws.close()

@@ -26,6 +26,7 @@ from aiohttp import web
 from midstream.connectors.openai.control import ControlFollower
 from midstream.connectors.openai.publisher import TokenPublisher
 from midstream.connectors.openai.tap import AsyncTappedStream, TappedStream, tap
+from midstream.core.events import control
 
 MODEL = "gpt-4o-mini"
 WORDS = ["Hello", " there", ",", " how", " can", " I", " help", "?"]
@@ -342,8 +343,8 @@ def test_sync_stop_ends_iteration_and_closes_the_http_stream(upstream: SseUpstre
         seen.append(chunk)
         if len(seen) == 4:
             # The decision arrives on the follower's thread, as from Kafka.
-            decision = {"v": 1, "stream_id": "chat-stop", "action": "stop",
-                        "reason": "refusal", "at_seq": 3}
+            decision = control(stream_id="chat-stop", ts=time.time(), action="stop",
+                               reason="refusal", at_seq=3)
             threading.Thread(target=follower.dispatch, args=(decision,)).start()
     assert 4 <= len(seen) <= 6
     assert tapped.stopped and tapped.stop_reason == "refusal"
@@ -357,7 +358,8 @@ def test_sync_stop_ends_iteration_and_closes_the_http_stream(upstream: SseUpstre
     assert end["meta"]["stop_reason"] == "refusal"
     assert end["meta"]["stopped_by"] == "midstream"
     # The stream is unregistered: a second decision is late, not delivered.
-    follower.dispatch({"stream_id": "chat-stop", "action": "stop", "reason": "again"})
+    follower.dispatch(control(stream_id="chat-stop", ts=time.time(), action="stop",
+                              reason="again", at_seq=9))
     assert follower.late_decisions == 1
 
 
@@ -371,7 +373,8 @@ def test_async_stop_interrupts_a_stalled_read(upstream: SseUpstream) -> None:
         stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES,
                                                       stream=True)
         tapped = tap(stream, producer=producer, stream_id="chat-stall", follower=follower)
-        decision = {"stream_id": "chat-stall", "action": "stop", "reason": "stall"}
+        decision = control(stream_id="chat-stall", ts=time.time(), action="stop",
+                           reason="stall", at_seq=1)
         timer = threading.Timer(0.3, follower.dispatch, args=(decision,))
         timer.start()
         started = time.monotonic()
