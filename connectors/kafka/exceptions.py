@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["TopicSetupError"]
+from midstream.core.exceptions import MidStreamError
+
+__all__ = ["KafkaConnectorError", "TopicSetupError"]
 
 
-class TopicSetupError(RuntimeError):
+class KafkaConnectorError(MidStreamError):
+    """Root of the Kafka connector's exceptions."""
+
+
+class TopicSetupError(KafkaConnectorError, RuntimeError):
     """Topics could not be created, or the broker did not serve them in time."""

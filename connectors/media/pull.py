@@ -78,7 +78,6 @@ from midstream.connectors.media.options import (
 from midstream.core.media_events import MediaRecord
 
 log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
 
 Emit = Callable[[MediaRecord], None]
 DEFAULT_OPTIONS = PullOptions()

@@ -7,3 +7,8 @@ gets feature records.
 * :mod:`midstream.connectors.webrtc.ice`: ICE servers, and host-candidate addresses for loopback;
 * :mod:`midstream.connectors.webrtc.exceptions`: the errors.
 """
+
+from __future__ import annotations
+
+# Import the modules themselves; the package exports nothing.
+__all__: list[str] = []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from midstream.core.exceptions import MidStreamError
 
-class WebRtcError(Exception):
+
+class WebRtcError(MidStreamError):
     """Root of the WebRTC ingest's exceptions."""
 
 
-class ConfigError(WebRtcError):
+class WebRtcConfigError(WebRtcError):
     """A setting is invalid; the message says which and what is valid."""
 
 

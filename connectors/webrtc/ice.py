@@ -60,7 +60,7 @@ from urllib.parse import unquote
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
-from midstream.connectors.webrtc.exceptions import ConfigError
+from midstream.connectors.webrtc.exceptions import WebRtcConfigError
 
 _OVERRIDE: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "midstream_webrtc_host_addresses", default=None)
@@ -88,7 +88,7 @@ def install() -> None:
 
     Raises
     ------
-    ConfigError
+    WebRtcConfigError
         aioice no longer has ``get_host_addresses`` (a version we do not know).
     """
     global _original
@@ -96,7 +96,7 @@ def install() -> None:
     if current is _gathered_addresses:
         return
     if current is None:
-        raise ConfigError("this aioice version has no aioice.ice.get_host_addresses; "
+        raise WebRtcConfigError("this aioice version has no aioice.ice.get_host_addresses; "
                           "host_addresses cannot be applied (known to work with aioice 0.9-0.10)")
     _original = current
     aioice.ice.get_host_addresses = _gathered_addresses
@@ -110,21 +110,21 @@ def check_host_addresses(addresses: Sequence[str]) -> tuple[str, ...]:
     >>> check_host_addresses(["localhost"])
     Traceback (most recent call last):
     ...
-    midstream.connectors.webrtc.exceptions.ConfigError: host address 'localhost' is not an IP address \
+    midstream.connectors.webrtc.exceptions.WebRtcConfigError: host address 'localhost' is not an IP address \
 (give IP literals of this machine, e.g. 127.0.0.1)
     """
     if isinstance(addresses, str):
-        raise ConfigError(f"host_addresses must be a list of addresses, not the string "
+        raise WebRtcConfigError(f"host_addresses must be a list of addresses, not the string "
                           f"{addresses!r}")
     checked: list[str] = []
     for address in addresses:
         try:
             parsed = ipaddress.ip_address(address)
         except ValueError:
-            raise ConfigError(f"host address {address!r} is not an IP address (give IP "
+            raise WebRtcConfigError(f"host address {address!r} is not an IP address (give IP "
                               f"literals of this machine, e.g. 127.0.0.1)") from None
         if parsed.is_unspecified:
-            raise ConfigError(f"host address {address!r} is a wildcard; ICE candidates need "
+            raise WebRtcConfigError(f"host address {address!r} is a wildcard; ICE candidates need "
                               f"a concrete address")
         if str(parsed) not in checked:
             checked.append(str(parsed))
@@ -166,20 +166,20 @@ credentialType='password')
     """
     scheme, sep, rest = url.partition(":")
     if not sep or scheme.lower() not in _SCHEMES or not rest:
-        raise ConfigError(f"ICE server {_redacted(url)!r} must look like stun:host:port or "
+        raise WebRtcConfigError(f"ICE server {_redacted(url)!r} must look like stun:host:port or "
                           f"turn:user:password@host:port (schemes: {', '.join(_SCHEMES)})")
     username = credential = None
     if "@" in rest:
         userinfo, _, rest = rest.rpartition("@")
         user, colon, password = userinfo.partition(":")
         if not user or not colon:
-            raise ConfigError(f"ICE server {_redacted(url)!r}: credentials must be "
+            raise WebRtcConfigError(f"ICE server {_redacted(url)!r}: credentials must be "
                               f"user:password@")
         username, credential = unquote(user), unquote(password)
     if not rest.split("?")[0]:
-        raise ConfigError(f"ICE server {_redacted(url)!r} has no host")
+        raise WebRtcConfigError(f"ICE server {_redacted(url)!r} has no host")
     if scheme.lower().startswith("turn") and username is None:
-        raise ConfigError(f"TURN server {_redacted(url)!r} needs credentials: "
+        raise WebRtcConfigError(f"TURN server {_redacted(url)!r} needs credentials: "
                           f"turn:user:password@host:port")
     return RTCIceServer(urls=f"{scheme.lower()}:{rest}", username=username,
                         credential=credential)
@@ -192,7 +192,7 @@ def rtc_configuration(ice_servers: Sequence[str]) -> RTCConfiguration:
     []
     """
     if isinstance(ice_servers, str):
-        raise ConfigError(f"ice_servers must be a list of URLs, not the string "
+        raise WebRtcConfigError(f"ice_servers must be a list of URLs, not the string "
                           f"{_redacted(ice_servers)!r}")
     return RTCConfiguration(iceServers=[parse_ice_server(url) for url in ice_servers])
 

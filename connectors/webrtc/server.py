@@ -54,11 +54,11 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from midstream.connectors.webrtc.exceptions import (
-    ConfigError,
     InvalidOffer,
     OfferRejected,
     StreamIdConflict,
     TooManyPeers,
+    WebRtcConfigError,
 )
 from midstream.connectors.webrtc.ice import check_host_addresses, host_addresses, rtc_configuration
 from midstream.connectors.webrtc.offer import (
@@ -152,9 +152,9 @@ class WebRtcIngest:
                  media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
                  max_offer_bytes: int = MAX_OFFER_BYTES) -> None:
         if max_peers < 1:
-            raise ConfigError(f"max_peers must be at least 1, not {max_peers}")
+            raise WebRtcConfigError(f"max_peers must be at least 1, not {max_peers}")
         if connect_timeout <= 0 or media_timeout <= 0:
-            raise ConfigError(f"connect_timeout and media_timeout must be positive, not "
+            raise WebRtcConfigError(f"connect_timeout and media_timeout must be positive, not "
                               f"{connect_timeout} and {media_timeout}")
         self.emit = emit
         self.host = host

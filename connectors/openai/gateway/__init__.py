@@ -5,3 +5,8 @@ Apps switch by changing their OpenAI client's ``base_url``. See
 stream: tap, hold-back, stop), :mod:`.redaction` (the hold-back) and
 :mod:`.cli` (``midstream gateway``).
 """
+
+from __future__ import annotations
+
+# Import the modules themselves; the package exports nothing.
+__all__: list[str] = []

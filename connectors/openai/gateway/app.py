@@ -40,7 +40,7 @@ from midstream.connectors.openai.gateway import errors
 from midstream.connectors.openai.gateway.auth import ClientKeys, RateLimiter
 from midstream.connectors.openai.gateway.chat import ChatStream
 from midstream.connectors.openai.gateway.config import GatewayConfig
-from midstream.connectors.openai.gateway.exceptions import ConfigError
+from midstream.connectors.openai.gateway.exceptions import GatewayConfigError
 from midstream.connectors.openai.gateway.responses import ResponsesStream, replace_text
 from midstream.connectors.openai.gateway.streams import STREAM_ID_HEADER, LiveStream, Services
 from midstream.connectors.openai.gateway.upstream import (
@@ -75,7 +75,7 @@ class Gateway:
                  topics: Topics | None = None) -> None:
         check_upstream_url(config.upstream, allow_insecure=config.allow_insecure_upstream)
         if not config.client_keys:
-            raise ConfigError("no client keys: set MIDSTREAM_GATEWAY_KEYS (comma-separated) or "
+            raise GatewayConfigError("no client keys: set MIDSTREAM_GATEWAY_KEYS (comma-separated) or "
                               "client_keys in the config file; the gateway is not an open proxy")
         self.config = config
         self.registry = registry

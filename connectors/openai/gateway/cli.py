@@ -24,7 +24,7 @@ from midstream.connectors.openai.gateway.config import (
     GatewayConfig,
     from_sources,
 )
-from midstream.connectors.openai.gateway.exceptions import ConfigError
+from midstream.connectors.openai.gateway.exceptions import GatewayConfigError
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _host_port(listen: str) -> tuple[str, int]:
     try:
         return host.strip("[]") or "127.0.0.1", int(port)
     except ValueError:
-        raise ConfigError(f"--listen must be HOST:PORT, got {listen!r}") from None
+        raise GatewayConfigError(f"--listen must be HOST:PORT, got {listen!r}") from None
 
 
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.environ
@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         asyncio.run(serve(config))
-    except ConfigError as exc:
+    except GatewayConfigError as exc:
         print(f"midstream gateway: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from midstream.connectors.kafka.settings import ClientSettings
-from midstream.connectors.openai.gateway.exceptions import ConfigError
+from midstream.connectors.openai.gateway.exceptions import GatewayConfigError
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_DECISION_TIMEOUT = 0.5
@@ -91,13 +91,13 @@ class GatewayConfig:
 
     def __post_init__(self) -> None:
         if self.rate_per_second <= 0 or self.burst < 1:
-            raise ConfigError("rate_per_second must be > 0 and burst >= 1")
+            raise GatewayConfigError("rate_per_second must be > 0 and burst >= 1")
         if self.max_body_bytes < 1:
-            raise ConfigError("max_body_bytes must be >= 1")
+            raise GatewayConfigError("max_body_bytes must be >= 1")
         if self.decision_timeout < 0:
-            raise ConfigError("decision_timeout must be >= 0")
+            raise GatewayConfigError("decision_timeout must be >= 0")
         if "{reason}" not in self.redact_marker and "[" not in self.redact_marker:
-            raise ConfigError("redact_marker should be visible, e.g. '[redacted:{reason}]'")
+            raise GatewayConfigError("redact_marker should be visible, e.g. '[redacted:{reason}]'")
 
     @property
     def upstream_base(self) -> str:
@@ -113,7 +113,7 @@ def read_secret_file(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"cannot read the secret file {path}: {exc.strerror}") from None
+        raise GatewayConfigError(f"cannot read the secret file {path}: {exc.strerror}") from None
 
 
 def load_file(path: str) -> dict[str, Any]:
@@ -129,10 +129,10 @@ def load_file(path: str) -> dict[str, Any]:
         with open(path, "rb") as handle:
             table = tomllib.load(handle).get("gateway", {})
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read the config file {path}: {exc}") from None
+        raise GatewayConfigError(f"cannot read the config file {path}: {exc}") from None
     unknown = sorted(set(table) - _FILE_KEYS)
     if unknown:
-        raise ConfigError(f"unknown settings in {path}: {unknown}; valid: {sorted(_FILE_KEYS)}")
+        raise GatewayConfigError(f"unknown settings in {path}: {unknown}; valid: {sorted(_FILE_KEYS)}")
     return dict(table)
 
 
@@ -162,4 +162,4 @@ def from_sources(base: GatewayConfig, *, file: str | None = None,
         return replace(base, **settings, client_keys=frozenset(keys), upstream_key=upstream_key,
                        kafka_settings=tuple(sorted(kafka.items())))
     except TypeError as exc:
-        raise ConfigError(f"bad setting in {file}: {exc}") from None
+        raise GatewayConfigError(f"bad setting in {file}: {exc}") from None

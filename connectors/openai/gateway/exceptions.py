@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from midstream.connectors.openai.exceptions import OpenAIConnectorError
 
-class GatewayError(Exception):
+__all__ = ["GatewayConfigError", "GatewayError", "InsecureUpstreamError"]
+
+
+class GatewayError(OpenAIConnectorError):
     """Root of the gateway's exceptions."""
 
 
-class ConfigError(GatewayError):
+class GatewayConfigError(GatewayError):
     """A setting is missing or invalid; the message says which and what is valid."""
 
 
-class InsecureUpstreamError(ConfigError):
+class InsecureUpstreamError(GatewayConfigError):
     """The upstream is plain http on a non-loopback host and that was not allowed."""

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from midstream.connectors.openai.gateway.exceptions import ConfigError, InsecureUpstreamError
+from midstream.connectors.openai.gateway.exceptions import GatewayConfigError, InsecureUpstreamError
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -41,7 +41,7 @@ def check_upstream_url(url: str, *, allow_insecure: bool) -> str:
     """Validate the upstream URL; plain http needs a loopback host or ``allow_insecure``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"the upstream must be an http(s) URL with a host, got "
+        raise GatewayConfigError(f"the upstream must be an http(s) URL with a host, got "
                           f"{redacted_url(url)!r}")
     if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
         raise InsecureUpstreamError(

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from midstream.connectors.openai.control import ControlFollower
 
-log = logging.getLogger("midstream.realtime")
+log = logging.getLogger("midstream.connectors.openai.realtime")  # __name__ is "__main__" here
 
 DESCRIPTION = """\
 A WebSocket relay for OpenAI's Realtime API. Clients connect to

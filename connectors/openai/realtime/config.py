@@ -30,13 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from midstream.connectors.openai.realtime.exceptions import RelayConfigError
+
 DEFAULT_UPSTREAM = "wss://api.openai.com/v1/realtime"
 DEFAULT_MAX_MESSAGE_BYTES = 16 << 20
 """Largest WebSocket message relayed either way (audio deltas are a few hundred KB at most)."""
-
-
-class RelayConfigError(ValueError):
-    """The relay's settings are unusable; the message says which one and why."""
 
 
 def is_loopback(host: str) -> bool:

@@ -9,7 +9,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
 from midstream.connectors.webrtc import ice
-from midstream.connectors.webrtc.exceptions import ConfigError
+from midstream.connectors.webrtc.exceptions import WebRtcConfigError
 
 
 def _host_candidate_addresses(sdp: str) -> set[str]:
@@ -76,7 +76,7 @@ def test_install_is_idempotent() -> None:
     ("127.0.0.1", "a list of addresses"),
 ])
 def test_bad_host_addresses(addresses: object, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(WebRtcConfigError, match=message):
         ice.check_host_addresses(addresses)  # type: ignore[arg-type]
 
 
@@ -105,14 +105,14 @@ def test_no_ice_server_by_default() -> None:
     ("turn:alice@turn.example.org:3478", "user:password@"),
 ])
 def test_bad_ice_servers(url: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(WebRtcConfigError, match=message):
         ice.parse_ice_server(url)
 
 
 def test_errors_never_show_a_turn_password() -> None:
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(WebRtcConfigError) as raised:
         ice.rtc_configuration("turn:alice:s3cret@host:3478")  # type: ignore[arg-type]
     assert "s3cret" not in str(raised.value)
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(WebRtcConfigError) as raised:
         ice.parse_ice_server("turns:alice:s3cret@")
     assert "s3cret" not in str(raised.value)

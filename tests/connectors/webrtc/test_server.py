@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiortc import RTCPeerConnection
 
-from midstream.connectors.webrtc.exceptions import ConfigError
+from midstream.connectors.webrtc.exceptions import WebRtcConfigError
 from midstream.connectors.webrtc.offer import MAX_OFFER_BYTES
 from midstream.connectors.webrtc.server import REJECTED_STREAM_ID, WebRtcIngest
 from midstream.core.media_events import MediaRecord, encode_media_record, parse_media_record
@@ -23,11 +23,11 @@ SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SA
 
 
 def test_bad_settings() -> None:
-    with pytest.raises(ConfigError, match="max_peers"):
+    with pytest.raises(WebRtcConfigError, match="max_peers"):
         WebRtcIngest(lambda r: None, max_peers=0)
-    with pytest.raises(ConfigError, match="not an IP"):
+    with pytest.raises(WebRtcConfigError, match="not an IP"):
         WebRtcIngest(lambda r: None, host_addresses=("example.org",))
-    with pytest.raises(ConfigError, match="must look like"):
+    with pytest.raises(WebRtcConfigError, match="must look like"):
         WebRtcIngest(lambda r: None, ice_servers=("example.org:3478",))
 
 

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from midstream.connectors.openai.gateway.app import Gateway
 from midstream.connectors.openai.gateway.config import GatewayConfig
-from midstream.connectors.openai.gateway.exceptions import ConfigError, InsecureUpstreamError
+from midstream.connectors.openai.gateway.exceptions import GatewayConfigError, InsecureUpstreamError
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, UPSTREAM_KEY, Servers
 from tests.doubles.openai_upstream.http import Script
 
@@ -198,7 +198,7 @@ def test_plain_http_upstream_off_loopback_is_refused(url: str) -> None:
 
 
 def test_no_client_keys_is_refused() -> None:
-    with pytest.raises(ConfigError, match="not an open proxy"):
+    with pytest.raises(GatewayConfigError, match="not an open proxy"):
         Gateway(GatewayConfig(upstream="http://127.0.0.1:1/v1"), registry=CollectorRegistry())
 
 
