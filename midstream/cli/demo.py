@@ -1,7 +1,7 @@
 """``midstream demo``: the LLM-stream flow on bundled sample streams, with no services.
 
 The flow is the production one (:func:`midstream.flows.llm_stream.build_flow`); only the
-source (a real-time replay of ``midstream/data/sample_streams.jsonl``) and the
+source (a real-time replay of ``midstream/cli/data/sample_streams.jsonl``) and the
 sink (the terminal) differ. Prometheus metrics are served on localhost while
 it runs. It ends by itself, after the abandoned-stream timer has had time to
 fire, and prints a per-stream summary.

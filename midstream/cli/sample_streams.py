@@ -5,7 +5,7 @@ words whole, long words and emails in chunks), and timed with a log-normal
 inter-token latency around 25 ms and a few hundred milliseconds to the first
 token, like a hosted chat model.
 
-The bundled replay file ``midstream/data/sample_streams.jsonl`` is the output
+The bundled replay file ``midstream/cli/data/sample_streams.jsonl`` is the output
 of :func:`write_replay_file` (``python -m midstream.cli.sample_streams``). Its
 events follow contract v1 except that ``ts`` counts seconds from the start of
 the replay; the demo adds the wall-clock time when it replays them.

@@ -1,7 +1,7 @@
 """Loading detection rules from a TOML rules file.
 
 The format is documented in the README ("Rules file"); the bundled default is
-``midstream/data/rules.toml``.
+``midstream/core/data/rules.toml``.
 
 Examples
 --------

@@ -1,7 +1,7 @@
 """Loading event-shape templates (matched with SPRING over per-stream series) from TOML.
 
 The format is documented in the README ("Shape templates"); the bundled default
-is ``midstream/data/shapes.toml``. Each ``[[shape]]`` table names a series
+is ``midstream/core/data/shapes.toml``. Each ``[[shape]]`` table names a series
 (``itl`` for inter-token latency in milliseconds, ``logprob``), the query
 shape, and the largest DTW distance that counts as a match, in the series'
 units (the square root of the summed squared differences along the warping path).
