@@ -35,6 +35,7 @@ from bytewax.outputs import Sink
 from midstream.core import events
 from midstream.core.config import AnalysisConfig, Topics
 from midstream.core.metrics import default_metrics
+from midstream.flows.outputs import Output
 from midstream.flows.routing import (
     Clock,
     DeadLetters,
@@ -47,7 +48,7 @@ from midstream.flows.routing import (
     recovery_enabled,
     stream_finder,
 )
-from midstream.flows.stream_analysis import Output, StreamAnalyzer, StreamState
+from midstream.flows.stream_analysis import StreamAnalyzer, StreamState
 
 
 class StreamLogic(KeyedLogic[Payload, StreamState]):
@@ -123,6 +124,7 @@ def build_flow(
 
     Examples
     --------
+    >>> import orjson
     >>> from bytewax.testing import TestingSink, TestingSource, run_main
     >>> from midstream.connectors.kafka import RawMessage
     >>> lines = [b'{"v":1,"stream_id":"a","seq":0,"ts":1,"kind":"delta","text":"x"}', b"oops"]
@@ -130,8 +132,11 @@ def build_flow(
     >>> msgs = [RawMessage(None, v, "t", 0, i) for i, v in enumerate(lines)]
     >>> run_main(build_flow(TestingSource(msgs), TestingSink(out),
     ...                     analyzer=StreamAnalyzer.with_defaults()))
-    >>> [m.topic for m in out]
-    ['midstream.dlq']
+    >>> sorted((m.topic, orjson.loads(m.value).get("kind")) for m in out)
+    [('midstream.dlq', None), ('midstream.insights', 'abandoned')]
+
+    The stream ``a`` is history (``ts`` 1) and never ended: the end of the
+    input makes it abandoned, in event time.
     """
     topics = topics or Topics.from_env()
     analyzer = analyzer or _analyzer_from_env(os.environ)

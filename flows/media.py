@@ -38,6 +38,7 @@ from midstream.core.config import MediaConfig, Topics
 from midstream.core.media_events import MediaRecord, parse_media_record
 from midstream.core.metrics import default_media_metrics
 from midstream.flows.media_analysis import MediaAnalyzer, MediaState
+from midstream.flows.outputs import Output
 from midstream.flows.routing import (
     Clock,
     DeadLetters,
@@ -51,7 +52,6 @@ from midstream.flows.routing import (
     recovery_enabled,
     stream_finder,
 )
-from midstream.flows.stream_analysis import Output
 
 Item = MediaRecord | Payload
 

@@ -54,8 +54,8 @@ from midstream.core import events
 from midstream.core.config import MediaConfig
 from midstream.core.media_events import MediaRecord
 from midstream.core.metrics import MediaMetrics
+from midstream.flows.outputs import Output
 from midstream.flows.series_analysis import Finding, SeriesAnalysis, SeriesState
-from midstream.flows.stream_analysis import Output
 
 SEVERITY = {"connected": "info", "reconnecting": "info", "ended": "info",
             "dropped": "warning", "error": "error"}
@@ -407,6 +407,10 @@ class MediaAnalyzer:
                     "last_audio_pts": state.audio.last_pts})
         self.metrics.insights.labels("media", "dead").inc()
         return [("insights", record)], False
+
+    def on_input_end(self, state: MediaState) -> list[Output]:
+        """The end of a bounded input changes nothing: a media stream's timers are wall-clock."""
+        return []
 
     def _clear_conditions(self, state: MediaState) -> None:
         for active, name in ((state.video.quiet, "frozen"), (state.video.black, "black"),

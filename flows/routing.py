@@ -32,7 +32,7 @@ from prometheus_client import Counter
 from midstream.connectors.kafka import KafkaOutput, RawMessage, TokenTopicSource
 from midstream.core import events
 from midstream.core.config import KafkaSettings, Topics
-from midstream.flows.stream_analysis import Output
+from midstream.flows.outputs import Output
 
 InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 OutMessage = KafkaSinkMessage[bytes | None, bytes]
@@ -153,6 +153,10 @@ class TimedAnalysis(Protocol[S_contra]):
         """Fire due timers: the records they make, and whether to forget the stream."""
         ...
 
+    def on_input_end(self, state: S_contra) -> list[Output]:
+        """The records the end of a bounded input makes certain."""
+        ...
+
 
 class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, S]):
     """The Bytewax glue every keyed flow shares: timers, output messages, snapshots.
@@ -186,7 +190,9 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
 
     def on_eof(self) -> tuple[list[OutMessage], bool]:
         # Input ended (a bounded replay): keep state so timers still fire if the flow lives on.
-        return [], (self.DISCARD if self.state is None else self.RETAIN)
+        if self.state is None:
+            return [], self.DISCARD
+        return self._messages(self.analysis.on_input_end(self.state)), self.RETAIN
 
     def notify_at(self) -> datetime | None:
         if self.state is None:

@@ -10,6 +10,15 @@ model: time to first token, gaps, duration. Processing time (``now``, the
 clock of this process) drives the timers that must fire without new input:
 a stall in progress, an abandoned stream, and forgetting ended streams.
 
+Processing time says something about a stream only while the stream is live:
+while its events reach us less than ``live_lag_seconds`` after their ``ts``.
+A stream replayed from history (a backfill, a restart far behind) arrives as
+fast as the job reads, so its processing-time gaps measure the machine, not
+the model. For such a stream stalls and abandonment are judged on event time
+only: a stall is a gap between consecutive event timestamps, abandonment a gap
+of ``abandon_seconds`` or more, or the end of a bounded input. The same history
+then gives the same insights however fast or loaded the machine is.
+
 Examples
 --------
 >>> from midstream.core.events import TokenEvent
@@ -27,19 +36,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from midstream.core import events
 from midstream.core.config import AnalysisConfig
 from midstream.core.metrics import LlmStreamMetrics
 from midstream.core.rules_file import load_rules
 from midstream.core.shapes_file import ShapeTemplate, load_shapes
+from midstream.flows.outputs import Output
 from midstream.flows.series_analysis import Finding, SeriesAnalysis, SeriesState
 from midstream.operators.repetition import RepetitionDetector
 from midstream.operators.stream_health import StreamHealth
 from midstream.operators.text_rules import Rule, RuleMatch, RuleSet, TextScanState
 
-Output = tuple[Literal["insights", "control"], dict[str, Any]]
+LIVE_LAG_SECONDS = 60.0
+"""A stream whose events reach the job later than this after their ``ts`` is replayed history."""
 
 MAX_DETECTIONS_KEPT = 64
 """Detections remembered per stream for the end-of-stream lead report (bounds state)."""
@@ -68,6 +79,10 @@ class StreamState:
     last_seq: int = -1
     last_delta_seq: int = -1
     last_arrival: float = 0.0
+    last_ts: float = 0.0
+    """Event time of the latest event."""
+    live: bool = True
+    """Whether the latest event arrived within ``live_lag_seconds`` of its ``ts``."""
     stall_flagged_after: int = -1
     detections: list[Detection] = field(default_factory=list)
     detections_dropped: int = 0
@@ -82,11 +97,12 @@ class StreamAnalyzer:
 
     def __init__(
         self, config: AnalysisConfig, rules: Sequence[Rule], metrics: LlmStreamMetrics,
-        shapes: Sequence[ShapeTemplate] = (),
+        shapes: Sequence[ShapeTemplate] = (), live_lag_seconds: float = LIVE_LAG_SECONDS,
     ) -> None:
         if config.loop_action not in ("stop", "flag", "none"):
             raise ValueError("loop_action must be one of 'stop', 'flag', 'none'")
         self.config = config
+        self.live_lag_seconds = live_lag_seconds
         self.rules = RuleSet(rules)
         self.metrics = metrics
         self.series = SeriesAnalysis(
@@ -137,6 +153,10 @@ class StreamAnalyzer:
         if event.seq <= state.last_seq:
             m.sequence_anomalies.labels("duplicate").inc()
             return out
+        if not state.live and not state.ended and state.counted_open \
+                and event.ts - state.last_ts >= self.config.abandon_seconds:
+            # Replayed history: the gap in event time says the stream was abandoned.
+            self._abandon_in_event_time(state, out)
         if state.ended:
             m.sequence_anomalies.labels("after_end").inc()
             return out
@@ -151,6 +171,8 @@ class StreamAnalyzer:
                            state.last_seq - 1})
         state.last_seq = event.seq
         state.last_arrival = now
+        state.last_ts = event.ts
+        state.live = now - event.ts <= self.live_lag_seconds
         if event.provider is not None:
             state.provider = event.provider
         if event.model is not None:
@@ -300,17 +322,29 @@ class StreamAnalyzer:
         if state.ended:
             return state.last_arrival + c.ended_grace_seconds
         due = state.last_arrival + c.abandon_seconds
-        if state.health.tokens > 0 and state.stall_flagged_after != state.last_delta_seq:
+        if (state.live and state.health.tokens > 0
+                and state.stall_flagged_after != state.last_delta_seq):
             due = min(due, state.last_arrival + c.stall_seconds)
         return due
 
     def on_timer(self, state: StreamState, now: float) -> tuple[list[Output], bool]:
-        """Fire due timers. Returns the outputs and whether the stream's state can go."""
+        """Fire due timers. Returns the outputs and whether the stream's state can go.
+
+        A replayed stream gets only the abandonment timer, as a watermark: when
+        the job has read on for ``abandon_seconds`` without a next event, none
+        is coming, and the verdict is the event-time one that the end of the
+        input would give.
+        """
         c = self.config
         out: list[Output] = []
         silent = now - state.last_arrival
         if state.ended:
             return out, silent >= c.ended_grace_seconds
+        if not state.live:
+            if silent >= c.abandon_seconds:
+                self._abandon_in_event_time(state, out)
+                state.last_arrival = now
+            return out, False
         if silent >= c.abandon_seconds:
             self.metrics.streams_abandoned.inc()
             self.metrics.streams_open.dec()
@@ -330,6 +364,28 @@ class StreamAnalyzer:
         ):
             self._flag_stall(state, now, state.last_delta_seq, silent, live=True, out=out)
         return out, False
+
+    def on_input_end(self, state: StreamState) -> list[Output]:
+        """The input ended (a bounded replay): a replayed stream without its end was abandoned.
+
+        A live stream keeps its processing-time timers, which fire if the flow lives on.
+        """
+        out: list[Output] = []
+        if not state.live and not state.ended and state.counted_open:
+            self._abandon_in_event_time(state, out)
+        return out
+
+    def _abandon_in_event_time(self, state: StreamState, out: list[Output]) -> None:
+        """Report a replayed stream abandoned ``abandon_seconds`` after its latest event."""
+        c = self.config
+        self.metrics.streams_abandoned.inc()
+        self.metrics.streams_open.dec()
+        detail = self._health_detail(state)
+        detail["silent_seconds"] = c.abandon_seconds
+        detail["live"] = False
+        self._insight(out, state, state.last_ts + c.abandon_seconds, "health", "abandoned",
+                      "warning", state.last_seq, detail)
+        state.ended = True
 
     # -- helpers --------------------------------------------------------------------------
 
