@@ -1,4 +1,4 @@
-"""Tests for flows/stream_analysis.py: replayed history gives the same insights at any speed."""
+"""Tests for flows/stream_analysis/timers.py: replayed history gives the same insights at any speed."""
 
 from __future__ import annotations
 
