@@ -20,10 +20,9 @@ Run against Kafka (settings from the environment, see the README)::
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
-import pickle
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +34,7 @@ from bytewax.outputs import Sink
 from midstream.core import events
 from midstream.core.config import AnalysisConfig, Topics
 from midstream.core.metrics import default_metrics
+from midstream.flows.outputs import Output
 from midstream.flows.routing import (
     Clock,
     DeadLetters,
@@ -42,12 +42,13 @@ from midstream.flows.routing import (
     OutMessage,
     Payload,
     Router,
-    kafka_endpoints,
+    kafka_dataflow,
     keyed_flow,
-    recovery_enabled,
+    lazy_flow,
+    resumable,
     stream_finder,
 )
-from midstream.flows.stream_analysis import Output, StreamAnalyzer, StreamState
+from midstream.flows.stream_analysis import StreamAnalyzer, StreamState
 
 
 class StreamLogic(KeyedLogic[Payload, StreamState]):
@@ -76,10 +77,8 @@ class StreamLogic(KeyedLogic[Payload, StreamState]):
                 dead.append(self.dead_letters(payload, event.reason, event.error))
                 continue
             if event.stream_id != self.stream_id:
-                dead.append(self.dead_letters(
-                    payload, "key_mismatch",
-                    f"message key {self.stream_id!r} is not its stream_id {event.stream_id!r}; "
-                    "producers must key messages by stream id"))
+                dead.append(self.dead_letters.key_mismatch(payload, self.stream_id,
+                                                           event.stream_id))
                 continue
             if self.state is None:
                 self.state = analyzer.new_state(self.stream_id)
@@ -123,6 +122,7 @@ def build_flow(
 
     Examples
     --------
+    >>> import orjson
     >>> from bytewax.testing import TestingSink, TestingSource, run_main
     >>> from midstream.connectors.kafka import RawMessage
     >>> lines = [b'{"v":1,"stream_id":"a","seq":0,"ts":1,"kind":"delta","text":"x"}', b"oops"]
@@ -130,18 +130,19 @@ def build_flow(
     >>> msgs = [RawMessage(None, v, "t", 0, i) for i, v in enumerate(lines)]
     >>> run_main(build_flow(TestingSource(msgs), TestingSink(out),
     ...                     analyzer=StreamAnalyzer.with_defaults()))
-    >>> [m.topic for m in out]
-    ['midstream.dlq']
+    >>> sorted((m.topic, orjson.loads(m.value).get("kind")) for m in out)
+    [('midstream.dlq', None), ('midstream.insights', 'abandoned')]
+
+    The stream ``a`` is history (``ts`` 1) and never ended: the end of the
+    input makes it abandoned, in event time.
     """
     topics = topics or Topics.from_env()
     analyzer = analyzer or _analyzer_from_env(os.environ)
     dead_letters = DeadLetters(topics.dlq, analyzer.metrics.dead_letters, clock)
     find_stream = stream_finder(events.parse_token_event, analyzer.config.max_event_bytes)
 
-    def build_logic(resume: bytes | None) -> StreamLogic:
-        state = None if resume is None else pickle.loads(resume)
-        return StreamLogic(analyzer, topics, dead_letters, clock, state, snapshots)
-
+    build_logic = resumable(lambda state: StreamLogic(analyzer, topics, dead_letters, clock,
+                                                      state, snapshots))
     return keyed_flow(flow_id, "tokens_in", source, sink, Router(dead_letters, find_stream),
                       build_logic)
 
@@ -154,19 +155,13 @@ def _analyzer_from_env(env: Mapping[str, str]) -> StreamAnalyzer:
 def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
     """The production flow: Kafka in and out, configured from the environment."""
     env = os.environ if env is None else env
-    topics = Topics.from_env(env)
-    source, sink = kafka_endpoints(env, topics.tokens)
-    flow = build_flow(source, sink, analyzer=_analyzer_from_env(env), topics=topics,
-                      snapshots=recovery_enabled(sys.argv, env))
+    analyzer = _analyzer_from_env(env)
+    flow = kafka_dataflow(env, lambda topics: topics.tokens,
+                          functools.partial(build_flow, analyzer=analyzer))
     # Modules, rules and the flow live as long as the process: moving them out of the
     # collector's generations keeps full collections (and latency spikes) short.
     gc.freeze()
     return flow
 
 
-def __getattr__(name: str) -> Any:
-    # `python -m bytewax.run midstream.flows.llm_stream` looks up `flow`; building it lazily keeps
-    # importing this module free of side effects (tests import it without Kafka).
-    if name == "flow":
-        return kafka_flow()
-    raise AttributeError(name)
+__getattr__ = lazy_flow(kafka_flow)

@@ -22,9 +22,8 @@ Run against Kafka (settings from the environment, see the README)::
 
 from __future__ import annotations
 
+import functools
 import os
-import pickle
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +37,7 @@ from midstream.core.config import MediaConfig, Topics
 from midstream.core.media_events import MediaRecord, parse_media_record
 from midstream.core.metrics import default_media_metrics
 from midstream.flows.media_analysis import MediaAnalyzer, MediaState
+from midstream.flows.outputs import Output
 from midstream.flows.routing import (
     Clock,
     DeadLetters,
@@ -46,12 +46,12 @@ from midstream.flows.routing import (
     OutMessage,
     Payload,
     Router,
-    kafka_endpoints,
+    kafka_dataflow,
     keyed_flow,
-    recovery_enabled,
+    lazy_flow,
+    resumable,
     stream_finder,
 )
-from midstream.flows.stream_analysis import Output
 
 Item = MediaRecord | Payload
 
@@ -76,10 +76,7 @@ class MediaLogic(KeyedLogic[Item, MediaState]):
             dead.append(self.dead_letters(item, parsed.reason, parsed.error))
             return None
         if parsed.stream_id != key:
-            dead.append(self.dead_letters(
-                item, "key_mismatch",
-                f"message key {key!r} is not its stream_id {parsed.stream_id!r}; "
-                "producers must key records by stream id"))
+            dead.append(self.dead_letters.key_mismatch(item, key, parsed.stream_id, "records"))
             return None
         return parsed
 
@@ -154,25 +151,17 @@ def build_flow(
             return item.stream_id, item
         return router(item)
 
-    def build_logic(resume: bytes | None) -> MediaLogic:
-        state = None if resume is None else pickle.loads(resume)
-        return MediaLogic(analyzer, topics, dead_letters, clock, state, snapshots)
-
+    build_logic = resumable(lambda state: MediaLogic(analyzer, topics, dead_letters, clock,
+                                                     state, snapshots))
     return keyed_flow(flow_id, "media_in", source, sink, route, build_logic)
 
 
 def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
     """The production flow: the features topic in, insights and dead letters out."""
     env = os.environ if env is None else env
-    topics = Topics.from_env(env)
-    source, sink = kafka_endpoints(env, topics.media)
     analyzer = MediaAnalyzer(MediaConfig.from_env(env), default_media_metrics())
-    return build_flow(source, sink, analyzer=analyzer, topics=topics,
-                      snapshots=recovery_enabled(sys.argv, env))
+    return kafka_dataflow(env, lambda topics: topics.media,
+                          functools.partial(build_flow, analyzer=analyzer))
 
 
-def __getattr__(name: str) -> Any:
-    # `python -m bytewax.run midstream.flows.media` looks up `flow`; built lazily so imports stay pure.
-    if name == "flow":
-        return kafka_flow()
-    raise AttributeError(name)
+__getattr__ = lazy_flow(kafka_flow)

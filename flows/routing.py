@@ -17,7 +17,9 @@ Examples
 from __future__ import annotations
 
 import functools
+import os
 import pickle
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeGuard, TypeVar
@@ -32,7 +34,7 @@ from prometheus_client import Counter
 from midstream.connectors.kafka import ClientSettings, KafkaOutput, RawMessage, TokenTopicSource
 from midstream.core import events
 from midstream.core.config import KafkaSettings, Topics
-from midstream.flows.stream_analysis import Output
+from midstream.flows.outputs import Output
 
 InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 OutMessage = KafkaSinkMessage[bytes | None, bytes]
@@ -66,6 +68,13 @@ class DeadLetters:
             reason=reason, error=error, payload=value, key=key,
         )
         return KafkaSinkMessage(key=key, value=events.encode(record), topic=self.topic)
+
+    def key_mismatch(self, payload: Payload, key: str, stream_id: str,
+                     noun: str = "messages") -> OutMessage:
+        """The dead letter of a message whose Kafka key is not the stream id it carries."""
+        return self(payload, "key_mismatch",
+                    f"message key {key!r} is not its stream_id {stream_id!r}; "
+                    f"producers must key {noun} by stream id")
 
 
 class _Streamed(Protocol):
@@ -153,6 +162,10 @@ class TimedAnalysis(Protocol[S_contra]):
         """Fire due timers: the records they make, and whether to forget the stream."""
         ...
 
+    def on_input_end(self, state: S_contra) -> list[Output]:
+        """The records the end of a bounded input makes certain."""
+        ...
+
 
 class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, S]):
     """The Bytewax glue every keyed flow shares: timers, output messages, snapshots.
@@ -186,7 +199,9 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
 
     def on_eof(self) -> tuple[list[OutMessage], bool]:
         # Input ended (a bounded replay): keep state so timers still fire if the flow lives on.
-        return [], (self.DISCARD if self.state is None else self.RETAIN)
+        if self.state is None:
+            return [], self.DISCARD
+        return self._messages(self.analysis.on_input_end(self.state)), self.RETAIN
 
     def notify_at(self) -> datetime | None:
         if self.state is None:
@@ -225,6 +240,63 @@ def keyed_flow(flow_id: str, input_step: str, source: Source[Any], sink: Sink[An
     else:
         op.output("out", op.key_rm("emit", results), sink)
     return flow
+
+
+L = TypeVar("L")
+
+
+def resumable(make_logic: Callable[[Any], L]) -> Callable[[bytes | None], L]:
+    """A Bytewax ``builder``: the logic made from the unpickled snapshot (``None``: new key).
+
+    >>> build = resumable(lambda state: ("logic", state))
+    >>> build(None), build(pickle.dumps({"seq": 3}))
+    (('logic', None), ('logic', {'seq': 3}))
+    """
+
+    def build_logic(resume: bytes | None) -> L:
+        return make_logic(None if resume is None else pickle.loads(resume))
+
+    return build_logic
+
+
+class FlowBuilder(Protocol):
+    """A flow module's ``build_flow``, as :func:`kafka_dataflow` calls it."""
+
+    def __call__(self, source: Source[Any], sink: Sink[Any], *, topics: Topics,
+                 snapshots: bool) -> Dataflow: ...
+
+
+def kafka_dataflow(env: Mapping[str, str] | None, input_topic: Callable[[Topics], str],
+                   build: FlowBuilder) -> Dataflow:
+    """A production flow: Kafka in and out, topics and settings from ``env`` (the process's).
+
+    ``input_topic`` picks the topic read; ``build`` gets the Kafka source and sink,
+    the topics, and whether recovery snapshots are kept.
+    """
+    env = os.environ if env is None else env
+    topics = Topics.from_env(env)
+    source, sink = kafka_endpoints(env, input_topic(topics))
+    return build(source, sink, topics=topics, snapshots=recovery_enabled(sys.argv, env))
+
+
+def lazy_flow(kafka_flow: Callable[[], Dataflow]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that builds ``flow`` when asked for it.
+
+    ``python -m bytewax.run midstream.flows.<name>`` looks up the module's
+    ``flow``; building it only then keeps importing the module free of side
+    effects (tests import flow modules without Kafka).
+
+    >>> getattr_ = lazy_flow(lambda: Dataflow("doc"))
+    >>> getattr_("flow").flow_id
+    'doc'
+    """
+
+    def module_getattr(name: str) -> Any:
+        if name == "flow":
+            return kafka_flow()
+        raise AttributeError(name)
+
+    return module_getattr
 
 
 def recovery_enabled(argv: list[str], env: Mapping[str, str]) -> bool:

@@ -62,6 +62,19 @@ def start_ingest(brokers: str, topics: Topics, *pulls: str) -> subprocess.Popen[
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def connections_to(port: int) -> int:
+    """Established TCP connections from a client to ``port`` on this host."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                count += remote_port == port and fields[3] == "01"  # 01: ESTABLISHED
+    return count
+
+
 def insights_of(brokers: str, topics: Topics, stream_id: str) -> list[dict[str, Any]]:
     return [r for r in consume_all(brokers, topics.insights, timeout=10)
             if r["stream_id"] == stream_id]
@@ -85,10 +98,17 @@ def test_rtmp_stream_becomes_insights_in_kafka(kafka_brokers: str, media_job: To
                                                publishers: list[Publisher],
                                                tmp_path: Path) -> None:
     name = fresh_name("job")
-    publishers.append(start_publisher(nginx_rtmp.stream_url(name), tmp_path, duration=10.0))
-    time.sleep(0.5)  # let nginx accept the publisher before the pull starts
+    # The pull joins first and nginx-rtmp holds it until the publisher starts, so it sees
+    # the stream from pts 0. A pull that joins a live stream late (the ingest's start-up
+    # takes seconds on a busy machine) starts mid-stream: its first window is not the tone.
+    clients = connections_to(nginx_rtmp.rtmp_port)
     ingest = start_ingest(kafka_brokers, media_job, f"{name}={nginx_rtmp.stream_url(name)}")
     try:
+        deadline = time.monotonic() + 30
+        while connections_to(nginx_rtmp.rtmp_port) <= clients:
+            assert ingest.poll() is None and time.monotonic() < deadline, "the pull never connected"
+            time.sleep(0.05)
+        publishers.append(start_publisher(nginx_rtmp.stream_url(name), tmp_path, duration=10.0))
         found = wait_for_kinds(kafka_brokers, media_job, name,
                                {"connected", "long_silence", "freeze", "dropped", "dead"},
                                timeout=60)
