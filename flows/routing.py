@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ from bytewax.outputs import FixedPartitionedSink, Sink
 from prometheus_client import Counter
 
 from midstream.connectors.kafka import ClientSettings, KafkaOutput, RawMessage, TokenTopicSource
-from midstream.core import events
+from midstream.core import events, snapshots
 from midstream.core.config import KafkaSettings, Topics
 from midstream.flows.outputs import Output
 
@@ -211,7 +210,7 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
     def snapshot(self) -> bytes | None:
         if not self.snapshots:
             return None
-        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+        return snapshots.snapshot(self.state)
 
 
 def keyed_flow(flow_id: str, input_step: str, source: Source[Any], sink: Sink[Any],
@@ -254,7 +253,7 @@ def resumable(make_logic: Callable[[Any], L]) -> Callable[[bytes | None], L]:
     """
 
     def build_logic(resume: bytes | None) -> L:
-        return make_logic(None if resume is None else pickle.loads(resume))
+        return make_logic(None if resume is None else snapshots.restore(resume))
 
     return build_logic
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from midstream.core import snapshots
 from midstream.flows.series_analysis import SeriesState
 from midstream.operators.repetition import RepetitionDetector
 from midstream.operators.stream_health import StreamHealth
@@ -37,10 +38,6 @@ class StreamState:
     last_seq: int = -1
     last_delta_seq: int = -1
     last_arrival: float = 0.0
-    last_ts: float = 0.0
-    """Event time of the latest event."""
-    live: bool = True
-    """Whether the latest event arrived within ``live_lag_seconds`` of its ``ts``."""
     stall_flagged_after: int = -1
     detections: list[Detection] = field(default_factory=list)
     detections_dropped: int = 0
@@ -48,6 +45,14 @@ class StreamState:
     counted_open: bool = False
     series: dict[str, SeriesState] = field(default_factory=dict)
     """Temporal analysis per numeric series (``itl``, ``logprob``), created on first sample."""
+    # Added after 0.1: snapshots of 0.1 restore with these at their defaults (__setstate__).
+    last_ts: float = 0.0
+    """Event time of the latest event."""
+    live: bool = True
+    """Whether the latest event arrived within ``live_lag_seconds`` of its ``ts``."""
+
+    def __setstate__(self, state: tuple[Any, dict[str, Any] | None]) -> None:
+        snapshots.set_fields(self, state)
 
 
 def health_detail(state: StreamState) -> dict[str, Any]:

@@ -18,12 +18,13 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MOVED_MODULES", "restore", "snapshot"]
+__all__ = ["MOVED_MODULES", "restore", "set_fields", "snapshot"]
 
 MOVED_MODULES: Mapping[str, str] = {
     "operators": "midstream.operators",
@@ -86,3 +87,35 @@ def restore(data: bytes,
     [1, 2]
     """
     return _RenamingUnpickler(data, moved_classes or {}).load()
+
+
+def set_fields(obj: Any, state: tuple[Any, dict[str, Any] | None]) -> None:
+    """Restore a slots dataclass from its pickled state, where older versions lack new fields.
+
+    A ``@dataclass(slots=True)`` pickles as ``(None, {slot: value})``. A field
+    added in a later version is missing from an older snapshot: it takes its
+    default. Use it as the class's ``__setstate__``.
+
+    Examples
+    --------
+    >>> @dataclasses.dataclass(slots=True)
+    ... class State:
+    ...     seq: int = 0
+    ...     live: bool = True
+    ...     def __setstate__(self, state: tuple[Any, dict[str, Any] | None]) -> None:
+    ...         set_fields(self, state)
+    >>> s = State.__new__(State); s.__setstate__((None, {"seq": 7})); s
+    State(seq=7, live=True)
+    """
+    _, slots = state
+    values = slots or {}
+    for spec in dataclasses.fields(obj):
+        if spec.name in values:
+            value = values[spec.name]
+        elif spec.default is not dataclasses.MISSING:
+            value = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            value = spec.default_factory()
+        else:
+            raise pickle.UnpicklingError(f"{type(obj).__name__} snapshot lacks {spec.name!r}")
+        object.__setattr__(obj, spec.name, value)

@@ -16,7 +16,7 @@ from flows.media_analysis import MediaAnalyzer
 from flows.stream_analysis import StreamAnalyzer
 from midstream import events
 from midstream.config import MediaConfig
-from midstream.media_events import MediaRecord
+from midstream.media_events import MediaRecord, encode_media_record
 from midstream.sample_streams import REPLAY_FILE
 
 PREFIX = 0.5  # share of each stream's events fed before the snapshot
@@ -63,6 +63,7 @@ def media_state() -> bytes:
 
 
 if __name__ == "__main__":
-    fixture = {"llm": llm_states(), "media": media_state(), "prefix": PREFIX}
+    fixture = {"llm": llm_states(), "media": media_state(), "prefix": PREFIX,
+               "media_records": [encode_media_record(r) for r in media_records()]}
     with open(sys.argv[1], "wb") as out:
         pickle.dump(fixture, out, protocol=pickle.HIGHEST_PROTOCOL)
