@@ -107,13 +107,13 @@ def _stack(argv: list[str]) -> int:
 
 
 def _gateway(argv: list[str]) -> int:
-    from midstream.connectors.openai.gateway.cli import main as gateway_main
+    from midstream.cli.gateway import main as gateway_main
 
     return gateway_main(argv)
 
 
 def _realtime(argv: list[str]) -> int:
-    from midstream.connectors.openai.realtime.__main__ import main as realtime_main
+    from midstream.cli.realtime import main as realtime_main
 
     return realtime_main(argv)
 

@@ -23,8 +23,8 @@ from midstream.cli.main import main as midstream_main
 from midstream.connectors.kafka import ClientSettings, make_producer
 from midstream.connectors.media.publisher import KafkaRecordPublisher
 from midstream.connectors.openai.control import ControlFollower
-from midstream.connectors.openai.realtime.__main__ import kafka_clients
 from midstream.connectors.openai.realtime.config import RelayConfig
+from midstream.connectors.openai.realtime.kafka_clients import kafka_clients
 from midstream.connectors.openai.tap import tap
 from midstream.flows.routing import kafka_endpoints
 from tests.integration.jobs import consume_all

@@ -3,7 +3,7 @@
 Apps switch by changing their OpenAI client's ``base_url``. See
 :mod:`midstream.connectors.openai.gateway.app` (the server), :mod:`.streams` (one proxied
 stream: tap, hold-back, stop), :mod:`.redaction` (the hold-back) and
-:mod:`.cli` (``midstream gateway``).
+:mod:`midstream.cli.gateway` (``midstream gateway``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 See :mod:`midstream.connectors.openai.realtime.server` (the relay),
 :mod:`midstream.connectors.openai.realtime.session` (what is tapped, and how a stop works)
-and ``python -m midstream.connectors.openai.realtime --help``.
+and ``midstream realtime --help`` (:mod:`midstream.cli.realtime`).
 """
 
 from midstream.connectors.openai.realtime.config import RelayConfig, RelayConfigError

@@ -388,13 +388,13 @@ def test_entry_point_help_and_config_errors() -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "midstream.connectors.openai.realtime", "--help"],
+    out = subprocess.run([sys.executable, "-m", "midstream.cli.main", "realtime", "--help"],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     for option in ("--listen", "--upstream", "--brokers", "--allow-insecure-upstream",
                    "--upstream-key-file", "MIDSTREAM_GATEWAY_KEYS", "MIDSTREAM_UPSTREAM_API_KEY"):
         assert option in out
     refused = subprocess.run(
-        [sys.executable, "-m", "midstream.connectors.openai.realtime", "--upstream",
+        [sys.executable, "-m", "midstream.cli.main", "realtime", "--upstream",
          "wss://api.openai.com/v1/realtime"], capture_output=True, text=True, timeout=60,
         env={"PATH": "/usr/bin:/bin", "MIDSTREAM_UPSTREAM_API_KEY": UPSTREAM_KEY})
     assert refused.returncode == 2
@@ -430,7 +430,7 @@ def test_entry_point_relays_as_a_process_and_stops_on_sigterm() -> None:
         env = {**os.environ, "MIDSTREAM_GATEWAY_KEYS": f"other,{CLIENT_KEY}",
                "MIDSTREAM_UPSTREAM_API_KEY": UPSTREAM_KEY}
         process = subprocess.Popen(
-            [sys.executable, "-m", "midstream.connectors.openai.realtime", "--listen", "127.0.0.1:0",
+            [sys.executable, "-m", "midstream.cli.main", "realtime", "--listen", "127.0.0.1:0",
              "--upstream", upstream_url], env=env, stderr=subprocess.PIPE, text=True)
         try:
             assert process.stderr is not None

@@ -1,4 +1,4 @@
-"""Run the Realtime relay: ``python -m midstream.connectors.openai.realtime --listen H:P --upstream URL``.
+"""``midstream realtime``: run the Realtime relay (``--listen H:P --upstream URL``).
 
 Secrets come from the environment (or a file), never from the command line:
 ``MIDSTREAM_GATEWAY_KEYS`` holds the client keys (comma-separated, required),
@@ -12,11 +12,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from midstream.connectors.openai.realtime.config import (
     DEFAULT_UPSTREAM,
@@ -26,12 +24,7 @@ from midstream.connectors.openai.realtime.config import (
     upstream_key_from,
 )
 
-if TYPE_CHECKING:
-    from confluent_kafka import Producer
-
-    from midstream.connectors.openai.control import ControlFollower
-
-log = logging.getLogger("midstream.connectors.openai.realtime")  # __name__ is "__main__" here
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 A WebSocket relay for OpenAI's Realtime API. Clients connect to
@@ -68,7 +61,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m midstream.connectors.openai.realtime", description=DESCRIPTION, epilog=EPILOG,
+        prog="midstream realtime", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 8081),
                         metavar="HOST:PORT", help="where to listen (default 127.0.0.1:8081)")
@@ -97,25 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def kafka_clients(config: RelayConfig, env: Mapping[str, str] = os.environ
-                  ) -> tuple[Producer | None, ControlFollower | None]:
-    """The tap's producer and the (not yet started) control follower; none without brokers.
-
-    Both get the librdkafka settings from ``MIDSTREAM_KAFKA_*``, as the job does,
-    so the relay reaches a TLS or SASL broker the same way.
-    """
-    from midstream.connectors.kafka.clients import make_producer
-    from midstream.connectors.kafka.settings import ClientSettings
-    from midstream.connectors.openai.control import ControlFollower
-
-    if not config.brokers:
-        return None, None
-    kafka = ClientSettings.from_env(env, brokers=config.brokers)
-    return make_producer(kafka), ControlFollower(kafka, config.control_topic)
-
-
 async def serve(config: RelayConfig) -> None:
     """Run the relay (with Kafka when configured) until SIGINT or SIGTERM."""
+    from midstream.connectors.openai.realtime.kafka_clients import kafka_clients
     from midstream.connectors.openai.realtime.server import RealtimeRelay
 
     producer, follower = kafka_clients(config)
@@ -164,6 +141,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     asyncio.run(serve(config))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,11 +17,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from midstream.connectors.openai.gateway.cli import config_from_args, main, parser
+from midstream.cli.gateway import config_from_args, main, parser
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, UPSTREAM_KEY
 from tests.doubles.openai_upstream.http import Script, StandinUpstream
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_flags_file_and_environment_combine(tmp_path: Path) -> None:
