@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -10,7 +11,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from midstream.connectors.kafka import RawMessage
 
 
-def as_messages(events: list[dict[str, Any] | bytes], topic: str = "midstream.llm.tokens"
+def as_messages(events: Sequence[dict[str, Any] | bytes], topic: str = "midstream.llm.tokens"
                 ) -> list[RawMessage]:
     """Wrap events (dicts become JSON) as raw Kafka messages with offsets."""
     out = []

@@ -13,9 +13,19 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from midstream.connectors.kafka import RawMessage
 from midstream.core.config import MediaConfig, Topics
+from midstream.core.contracts import Insight
 from midstream.core.media_events import MediaRecord, encode_media_record
 from midstream.flows.media import build_flow
 from midstream.flows.media_analysis import MediaAnalyzer
+from midstream.flows.outputs import Output
+
+
+def only_insights(out: list[Output]) -> list[Insight]:
+    """The insights of an analyzer's outputs (the media flow makes no control events)."""
+    found = [record for _, record in out if isinstance(record, Insight)]
+    assert len(found) == len(out)
+    return found
+
 
 CONFIG = MediaConfig(window_seconds=1.0, freeze_seconds=1.0, black_seconds=1.0,
                      long_silence_seconds=1.0, dead_seconds=3.0, regime_window=0)
@@ -162,10 +172,10 @@ def test_dead_stream_timer_fires_without_input_then_revives() -> None:
     assert analyzer.next_timer(state) == pytest.approx(last + 3.0)
     assert analyzer.on_timer(state, last + 2.0) == ([], False)
     fired, forget = analyzer.on_timer(state, last + 3.2)
-    assert [r.kind for _, r in fired] == ["dead"] and not forget
-    assert fired[0][1].detail["silent_for_seconds"] == pytest.approx(3.2)
+    assert [r.kind for r in only_insights(fired)] == ["dead"] and not forget
+    assert only_insights(fired)[0].detail["silent_for_seconds"] == pytest.approx(3.2)
     back = analyzer.on_record(state, records[-1], now=last + 5.0)
-    assert [r.kind for _, r in back] == ["revived"]
+    assert [r.kind for r in only_insights(back)] == ["revived"]
     analyzer.on_timer(state, last + 9.0)  # dead again
     assert analyzer.on_timer(state, last + 9.0 + CONFIG.forget_seconds) == ([], True)
 
@@ -256,7 +266,7 @@ def test_reconnection_attempts_do_not_keep_a_dead_stream_alive() -> None:
     last = records[-1].ts
     retry = MediaRecord(v=1, stream_id="cam", seq=999, ts=last + 2, kind="status",
                         status="reconnecting", error="Connection refused")
-    assert [i.kind for _, i in analyzer.on_record(state, retry, now=last + 2)] == \
+    assert [i.kind for i in only_insights(analyzer.on_record(state, retry, now=last + 2))] == \
         ["reconnecting"]
     fired, _ = analyzer.on_timer(state, last + 3.1)
-    assert [i.kind for _, i in fired] == ["dead"]
+    assert [i.kind for i in only_insights(fired)] == ["dead"]

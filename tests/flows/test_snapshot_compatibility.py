@@ -31,6 +31,12 @@ def _fixture() -> dict[str, Any]:
         return pickle.load(data)  # only our own bytes; the states inside stay pickled
 
 
+def _token(raw: dict[str, Any]) -> events.TokenEvent:
+    event = events.parse_token_event(orjson.dumps(raw))
+    assert isinstance(event, events.TokenEvent), event
+    return event
+
+
 def _outputs(out: list[Any]) -> list[tuple[str, bytes]]:
     return [(topic, events.encode(record)) for topic, record in out]
 
@@ -54,9 +60,9 @@ def test_llm_streams_snapshotted_before_the_rename_go_on_as_if_never_stopped() -
         assert type(restored) is StreamState
         fresh = analyzer.new_state(stream_id)
         for raw in mine[:cut]:
-            analyzer.on_event(fresh, events.parse_token_event(orjson.dumps(raw)), raw["ts"])
+            analyzer.on_event(fresh, _token(raw), raw["ts"])
         for raw in mine[cut:]:
-            event = events.parse_token_event(orjson.dumps(raw))
+            event = _token(raw)
             assert _outputs(analyzer.on_event(restored, event, raw["ts"])) == _outputs(
                 analyzer.on_event(fresh, event, raw["ts"])), stream_id
 
@@ -64,8 +70,9 @@ def test_llm_streams_snapshotted_before_the_rename_go_on_as_if_never_stopped() -
 def test_a_media_stream_snapshotted_before_the_rename_goes_on_as_if_never_stopped() -> None:
     analyzer = MediaAnalyzer(MediaConfig(regime_window=32, regime_every=8))
     fixture = _fixture()
-    records = [parse_media_record(raw) for raw in fixture["media_records"]]
-    assert all(isinstance(r, MediaRecord) for r in records)
+    parsed = [parse_media_record(raw) for raw in fixture["media_records"]]
+    records = [r for r in parsed if isinstance(r, MediaRecord)]
+    assert len(records) == len(parsed) > 100
     cut = len(records) // 2
     restored = snapshots.restore(fixture["media"])
     assert type(restored) is MediaState

@@ -116,8 +116,9 @@ def consume_all(brokers: str, topic: str, *, expect: int | None = None,
             if expect is not None and len(records) >= expect:
                 break
             for message in consumer.consume(500, 0.2):
-                if message.error() is None:
-                    records.append(orjson.loads(message.value()))
+                value = message.value()
+                if message.error() is None and value is not None:
+                    records.append(orjson.loads(value))
     finally:
         consumer.close()
     return records

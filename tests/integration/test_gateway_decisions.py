@@ -177,8 +177,9 @@ def test_tool_call_arguments_are_tapped_as_a_stream_of_their_own(kafka_brokers: 
     with Servers(SCRIPTS, brokers=kafka_brokers, topics=idle_topics) as servers:
         stream = servers.client().chat.completions.create(model="tools", messages=MESSAGES,
                                                           stream=True)
-        fragments = [c.choices[0].delta.tool_calls[0].function.arguments or ""
-                     for c in stream if c.choices and c.choices[0].delta.tool_calls]
+        calls = [c.choices[0].delta.tool_calls[0] for c in stream
+                 if c.choices and c.choices[0].delta.tool_calls]
+        fragments = [call.function.arguments or "" for call in calls if call.function]
     assert "".join(fragments) == '{"city": "Paris"}'  # forwarded unchanged
     events = consume_all(kafka_brokers, idle_topics.tokens, expect=8, timeout=30)
     by_stream: dict[str, list[dict[str, Any]]] = {}

@@ -75,7 +75,7 @@ def test_audio_windows_are_20_ms_and_timed_across_frame_boundaries() -> None:
         frame.sample_rate, frame.pts, frame.time_base = 48000, 100_000 + i * 1024, \
             Fraction(1, 48000)
         tap.audio(frame)
-    starts = [r.pts for r in records]
+    starts = np.array([r.pts for r in records], dtype=float)
     assert len(records) == 10 * 1024 // 960
     assert np.allclose(np.diff(starts), 0.02) and starts[0] == pytest.approx(100_000 / 48000)
     assert all(r.voice and r.duration == pytest.approx(0.02) for r in records)

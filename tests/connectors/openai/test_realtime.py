@@ -529,6 +529,7 @@ def test_per_key_session_and_connection_rate_limits() -> None:
                 with pytest.raises(aiohttp.WSServerHandshakeError) as info:
                     await http.ws_connect(base, headers={"Authorization": "Bearer a"})
                 assert info.value.status == 429  # burst of 2 connections used up
+                assert info.value.headers is not None
                 assert int(info.value.headers["Retry-After"]) >= 1
                 await other.close()
         finally:

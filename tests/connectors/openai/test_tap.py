@@ -17,11 +17,13 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pytest
 from aiohttp import web
+from confluent_kafka import Producer
+from openai.types.chat import ChatCompletionMessageParam
 
 from midstream.connectors.openai.control import ControlFollower
 from midstream.connectors.openai.publisher import TokenPublisher
@@ -242,7 +244,7 @@ def make_async_client(upstream: SseUpstream) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=upstream.base_url, api_key="sk-test", max_retries=0)
 
 
-MESSAGES = [{"role": "user", "content": "Hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
 
 
 def check_text_stream(events: list[dict[str, Any]], stream_id: str, api: str) -> None:
@@ -263,7 +265,7 @@ def test_sync_chat_completions_tap_yields_the_sdk_objects_and_publishes(
     producer = RecordingProducer()
     stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
                                             stream_options={"include_usage": True})
-    tapped = tap(stream, producer=producer, stream_id="chat-sync", topic="tokens")
+    tapped = tap(stream, producer=cast(Producer, producer), stream_id="chat-sync", topic="tokens")
     assert isinstance(tapped, TappedStream)
     seen = list(tapped)
     assert all(type(c) is openai.types.chat.ChatCompletionChunk for c in seen)
@@ -285,7 +287,7 @@ def test_async_chat_completions_tap(upstream: SseUpstream) -> None:
         client = make_async_client(upstream)
         stream = await client.chat.completions.create(
             model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True})
-        tapped = tap(stream, producer=producer, stream_id="chat-async")
+        tapped = tap(stream, producer=cast(Producer, producer), stream_id="chat-async")
         assert isinstance(tapped, AsyncTappedStream)
         seen = [chunk async for chunk in tapped]
         await client.close()
@@ -305,7 +307,7 @@ def test_tool_call_fragments_and_choices_null(upstream: SseUpstream) -> None:
     producer = RecordingProducer()
     stream = make_client(upstream).chat.completions.create(model=MODEL, messages=MESSAGES,
                                                            stream=True)
-    seen = list(tap(stream, producer=producer, stream_id="chat-tools"))
+    seen = list(tap(stream, producer=cast(Producer, producer), stream_id="chat-tools"))
     assert len(seen) == 6
     deltas = [e for e in producer.events() if e["kind"] == "delta"]
     assert "".join(e["text"] for e in deltas) == '{"q": "x"}'
@@ -319,7 +321,7 @@ def test_error_frame_ends_the_stream_as_error_and_raises(upstream: SseUpstream) 
     producer = RecordingProducer()
     stream = make_client(upstream).chat.completions.create(model=MODEL, messages=MESSAGES,
                                                            stream=True)
-    tapped = tap(stream, producer=producer, stream_id="chat-error")
+    tapped = tap(stream, producer=cast(Producer, producer), stream_id="chat-error")
     seen = []
     with pytest.raises(openai.APIError, match="The server had an error"):
         for chunk in tapped:
@@ -337,7 +339,7 @@ def test_sync_stop_ends_iteration_and_closes_the_http_stream(upstream: SseUpstre
     producer = RecordingProducer()
     stream = make_client(upstream).chat.completions.create(model=MODEL, messages=MESSAGES,
                                                            stream=True)
-    tapped = tap(stream, producer=producer, stream_id="chat-stop", follower=follower)
+    tapped = tap(stream, producer=cast(Producer, producer), stream_id="chat-stop", follower=follower)
     seen = []
     for chunk in tapped:
         seen.append(chunk)
@@ -372,7 +374,7 @@ def test_async_stop_interrupts_a_stalled_read(upstream: SseUpstream) -> None:
         client = make_async_client(upstream)
         stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES,
                                                       stream=True)
-        tapped = tap(stream, producer=producer, stream_id="chat-stall", follower=follower)
+        tapped = tap(stream, producer=cast(Producer, producer), stream_id="chat-stall", follower=follower)
         decision = control(stream_id="chat-stall", ts=time.time(), action="stop",
                            reason="stall", at_seq=1)
         timer = threading.Timer(0.3, follower.dispatch, args=(decision,))
@@ -398,14 +400,14 @@ def test_app_stop_and_early_close(upstream: SseUpstream) -> None:
     producer = RecordingProducer()
     client = make_client(upstream)
     tapped = tap(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True),
-                 producer=producer, stream_id="chat-app")
+                 producer=cast(Producer, producer), stream_id="chat-app")
     next(tapped)
     tapped.stop("user pressed stop")
     assert list(tapped) == []
     assert producer.events()[-1]["meta"]["stopped_by"] == "app"
     producer2 = RecordingProducer()
     with tap(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True),
-             producer=producer2, stream_id="chat-abandon") as tapped2:
+             producer=cast(Producer, producer2), stream_id="chat-abandon") as tapped2:
         next(tapped2)
     assert producer2.events()[-1]["meta"]["finish_reason"] == "abandoned"
 
@@ -414,7 +416,7 @@ def test_sync_and_async_responses_api(upstream: SseUpstream) -> None:
     producer = RecordingProducer()
     client = make_client(upstream)
     stream = client.responses.create(model=MODEL, input="Hi", stream=True)
-    seen = list(tap(stream, producer=producer, stream_id="resp-sync"))
+    seen = list(tap(stream, producer=cast(Producer, producer), stream_id="resp-sync"))
     assert seen[0].type == "response.created" and seen[-1].type == "response.completed"
     events = producer.events()
     check_text_stream(events, "resp-sync", "responses")
@@ -425,7 +427,7 @@ def test_sync_and_async_responses_api(upstream: SseUpstream) -> None:
     async def run() -> None:
         aclient = make_async_client(upstream)
         astream = await aclient.responses.create(model=MODEL, input="Hi", stream=True)
-        async for _ in tap(astream, producer=producer2, stream_id="resp-async"):
+        async for _ in tap(astream, producer=cast(Producer, producer2), stream_id="resp-async"):
             pass
         await aclient.close()
 
@@ -438,7 +440,8 @@ def test_a_given_publisher_is_used_as_is() -> None:
     producer = RecordingProducer()
     publisher = TokenPublisher(producer, "t", "given", provider="vllm",  # type: ignore[arg-type]
                                model="llama")
-    tapped = tap(iter([]), publisher=publisher)
+    nothing: list[Any] = []
+    tapped = tap(iter(nothing), publisher=publisher)
     assert list(tapped) == []
     assert [(e["kind"], e["provider"], e["model"]) for e in producer.events()] == [
         ("start", "vllm", "llama"), ("end", "vllm", "llama")]
