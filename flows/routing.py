@@ -248,7 +248,7 @@ def resumable(make_logic: Callable[[Any], L]) -> Callable[[bytes | None], L]:
     """A Bytewax ``builder``: the logic made from the unpickled snapshot (``None``: new key).
 
     >>> build = resumable(lambda state: ("logic", state))
-    >>> build(None), build(pickle.dumps({"seq": 3}))
+    >>> build(None), build(snapshots.snapshot({"seq": 3}))
     (('logic', None), ('logic', {'seq': 3}))
     """
 
