@@ -66,6 +66,7 @@ class StreamLogic(KeyedLogic[Payload, StreamState]):
         self._max_bytes = analyzer.config.max_event_bytes
 
     def on_batch(self, values: list[Payload]) -> tuple[list[OutMessage], bool]:
+        """Parse a batch of the stream's messages and feed the events to the analyzer."""
         now = self.clock()
         outputs: list[Output] = []
         dead: list[OutMessage] = []
@@ -153,7 +154,7 @@ def _analyzer_from_env(env: Mapping[str, str]) -> StreamAnalyzer:
 
 
 def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
-    """The production flow: Kafka in and out, configured from the environment."""
+    """Build the production flow: Kafka in and out, configured from the environment."""
     env = os.environ if env is None else env
     analyzer = _analyzer_from_env(env)
     flow = kafka_dataflow(env, lambda topics: topics.tokens,

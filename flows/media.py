@@ -81,6 +81,7 @@ class MediaLogic(KeyedLogic[Item, MediaState]):
         return parsed
 
     def on_batch(self, values: list[Item]) -> tuple[list[OutMessage], bool]:
+        """Parse a batch of the stream's records and feed them to the analyzer."""
         now = self.clock()
         outputs: list[Output] = []
         dead: list[OutMessage] = []
@@ -157,7 +158,7 @@ def build_flow(
 
 
 def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
-    """The production flow: the features topic in, insights and dead letters out."""
+    """Build the production flow: the features topic in, insights and dead letters out."""
     env = os.environ if env is None else env
     analyzer = MediaAnalyzer(MediaConfig.from_env(env), default_media_metrics())
     return kafka_dataflow(env, lambda topics: topics.media,

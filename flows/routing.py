@@ -60,6 +60,7 @@ class DeadLetters:
         self.clock = clock
 
     def __call__(self, payload: Payload, reason: str, error: str) -> OutMessage:
+        """Count a rejected message under ``reason`` and make its dead letter."""
         _, value, topic, partition, offset, key = payload
         self.counter.labels(reason).inc()
         record = events.dead_letter(
@@ -70,7 +71,7 @@ class DeadLetters:
 
     def key_mismatch(self, payload: Payload, key: str, stream_id: str,
                      noun: str = "messages") -> OutMessage:
-        """The dead letter of a message whose Kafka key is not the stream id it carries."""
+        """Make the dead letter of a message whose Kafka key is not the stream id it carries."""
         return self(payload, "key_mismatch",
                     f"message key {key!r} is not its stream_id {stream_id!r}; "
                     f"producers must key {noun} by stream id")
@@ -83,7 +84,7 @@ class _Streamed(Protocol):
 
 def stream_finder(parse: Callable[..., _Streamed | events.Invalid],
                   max_bytes: int) -> FindStream:
-    """A :data:`FindStream` from a contract's parser (``parse(value, max_bytes=...)``).
+    """Make a :data:`FindStream` from a contract's parser (``parse(value, max_bytes=...)``).
 
     >>> find = stream_finder(events.parse_token_event, 1024)
     >>> find(b'{"v":1,"stream_id":"s9","seq":0,"ts":1,"kind":"start"}')
@@ -107,6 +108,7 @@ class Router:
         self.find_stream = find_stream
 
     def __call__(self, message: InMessage) -> tuple[str, Payload] | OutMessage:
+        """Key a message by its stream id, or make its dead letter."""
         if isinstance(message, KafkaError):
             inner = message.msg
             return self.dead_letters(payload_of("", inner), "kafka_error",
@@ -128,7 +130,7 @@ class Router:
 
 
 def payload_of(stream_key: str, message: RawMessage | KafkaSourceMessage[Any, Any]) -> Payload:
-    """The exchangeable tuple of a raw message."""
+    """Return the exchangeable tuple of a raw message."""
     value = message.value if isinstance(message.value, bytes) else None
     key = message.key if isinstance(message.key, bytes) else None
     return stream_key, value, message.topic, message.partition, message.offset, key
@@ -162,7 +164,7 @@ class TimedAnalysis(Protocol[S_contra]):
         ...
 
     def on_input_end(self, state: S_contra) -> list[Output]:
-        """The records the end of a bounded input makes certain."""
+        """Return the records the end of a bounded input makes certain."""
         ...
 
 
@@ -192,22 +194,26 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
                 for kind, record in outputs]
 
     def on_notify(self) -> tuple[list[OutMessage], bool]:
+        """Run the analysis's timers; discard the state when the analysis forgets the stream."""
         assert self.state is not None
         outputs, forget = self.analysis.on_timer(self.state, self.clock())
         return self._messages(outputs), (self.DISCARD if forget else self.RETAIN)
 
     def on_eof(self) -> tuple[list[OutMessage], bool]:
+        """Emit what the end of a bounded input makes certain, keeping the state."""
         # Input ended (a bounded replay): keep state so timers still fire if the flow lives on.
         if self.state is None:
             return [], self.DISCARD
         return self._messages(self.analysis.on_input_end(self.state)), self.RETAIN
 
     def notify_at(self) -> datetime | None:
+        """Return when :meth:`on_notify` must next run (``None`` while there is no state)."""
         if self.state is None:
             return None
         return timer_datetime(round(self.analysis.next_timer(self.state) + 0.005, 2))
 
     def snapshot(self) -> bytes | None:
+        """Pickle the state for recovery, or ``None`` when snapshots are off."""
         if not self.snapshots:
             return None
         return snapshots.snapshot(self.state)
@@ -218,7 +224,7 @@ def keyed_flow(flow_id: str, input_step: str, source: Source[Any], sink: Sink[An
                build_logic: Callable[[bytes | None], op.StatefulBatchLogic[Any, OutMessage,
                                                                            bytes | None]],
                ) -> Dataflow:
-    """The shape every keyed flow has: route, analyse per key, merge in the dead letters.
+    """Build the shape every keyed flow has: route, analyse per key, merge in the dead letters.
 
     ``route`` returns ``(stream key, item)`` or a dead-letter message. The sink
     gets ``(key, message)`` pairs when it is a ``FixedPartitionedSink`` (each
@@ -245,10 +251,10 @@ L = TypeVar("L")
 
 
 def resumable(make_logic: Callable[[Any], L]) -> Callable[[bytes | None], L]:
-    """A Bytewax ``builder``: the logic made from the unpickled snapshot (``None``: new key).
+    """Make a Bytewax ``builder``: the logic made from the unpickled snapshot (``None``: new key).
 
     >>> build = resumable(lambda state: ("logic", state))
-    >>> build(None), build(pickle.dumps({"seq": 3}))
+    >>> build(None), build(snapshots.snapshot({"seq": 3}))
     (('logic', None), ('logic', {'seq': 3}))
     """
 
@@ -262,12 +268,13 @@ class FlowBuilder(Protocol):
     """A flow module's ``build_flow``, as :func:`kafka_dataflow` calls it."""
 
     def __call__(self, source: Source[Any], sink: Sink[Any], *, topics: Topics,
-                 snapshots: bool) -> Dataflow: ...
+                 snapshots: bool) -> Dataflow:
+        """Build the flow from ``source`` to ``sink``, keeping recovery snapshots if ``snapshots``."""
 
 
 def kafka_dataflow(env: Mapping[str, str] | None, input_topic: Callable[[Topics], str],
                    build: FlowBuilder) -> Dataflow:
-    """A production flow: Kafka in and out, topics and settings from ``env`` (the process's).
+    """Build a production flow: Kafka in and out, topics and settings from ``env`` (the process's).
 
     ``input_topic`` picks the topic read; ``build`` gets the Kafka source and sink,
     the topics, and whether recovery snapshots are kept.
@@ -279,7 +286,7 @@ def kafka_dataflow(env: Mapping[str, str] | None, input_topic: Callable[[Topics]
 
 
 def lazy_flow(kafka_flow: Callable[[], Dataflow]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that builds ``flow`` when asked for it.
+    """Make a module ``__getattr__`` that builds ``flow`` when asked for it.
 
     ``python -m bytewax.run midstream.flows.<name>`` looks up the module's
     ``flow``; building it only then keeps importing the module free of side
@@ -323,7 +330,7 @@ def recovery_enabled(argv: list[str], env: Mapping[str, str]) -> bool:
 
 
 def kafka_endpoints(env: Mapping[str, str], topic: str) -> tuple[TokenTopicSource, KafkaOutput]:
-    """The production source (``topic``) and sink, from ``MIDSTREAM_*`` Kafka settings.
+    """Make the production source (``topic``) and sink, from ``MIDSTREAM_*`` Kafka settings.
 
     Raises
     ------

@@ -207,7 +207,7 @@ class SeriesAnalysis:
         return found
 
     def on_end(self, state: SeriesState, at_seq: int) -> list[Finding]:
-        """The stream ended: a shape match still pending is now final."""
+        """End the stream: a shape match still pending is now final."""
         found: list[Finding] = []
         templates = self._templates.get(state.name, ())
         for template, spring in zip(templates, state.shapes, strict=True):
@@ -218,7 +218,7 @@ class SeriesAnalysis:
         return found
 
     def summary(self, state: SeriesState) -> dict[str, Any]:
-        """The latest verdicts, for the end-of-stream summary."""
+        """Return the latest verdicts, for the end-of-stream summary."""
         out: dict[str, Any] = {"samples": state.samples}
         if state.skipped:
             out["skipped_non_finite"] = state.skipped
@@ -338,7 +338,7 @@ def lyapunov_label(lle: LyapunovResult) -> str:
 
 
 def regime_detail(verdict: RegimeResult) -> dict[str, Any]:
-    """The JSON-ready numbers behind a regime verdict."""
+    """Return the JSON-ready numbers behind a regime verdict."""
     return {
         "kind": verdict.kind,
         "confident": bool(verdict.confident),
@@ -347,7 +347,7 @@ def regime_detail(verdict: RegimeResult) -> dict[str, Any]:
 
 
 def lyapunov_detail(lle: LyapunovResult) -> dict[str, Any]:
-    """The JSON-ready numbers behind a Lyapunov estimate (value per sample)."""
+    """Return the JSON-ready numbers behind a Lyapunov estimate (value per sample)."""
     return {
         "value_per_sample": _json_number(lle.value),
         "confident": bool(lle.confident),

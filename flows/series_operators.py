@@ -181,7 +181,7 @@ def monitor_samples(
 
 
 def regime_of_window(ts: np.ndarray, values: np.ndarray) -> RegimeResult | None:
-    """The regime of one window's values (None below the classifier's minimum length).
+    """Classify the regime of one window's values (None below the classifier's minimum length).
 
     The samples are taken as evenly spaced, ``dt`` being their mean spacing: event-time
     windows of a series sampled at a steady rate, like media frames.
@@ -197,7 +197,7 @@ def regime_of_window(ts: np.ndarray, values: np.ndarray) -> RegimeResult | None:
 
 
 def lyapunov_of_window(ts: np.ndarray, values: np.ndarray) -> LyapunovResult:
-    """The largest Lyapunov exponent of one window, per second of event time.
+    """Estimate the largest Lyapunov exponent of one window, per second of event time.
 
     Windows too short or degenerate for an estimate give a non-confident result
     (NaN value), never an error.

@@ -45,7 +45,7 @@ def _per_second(metric: str, by: str = "") -> str:
 
 
 def build_dashboard() -> Dashboard:
-    """The dashboard object (see :func:`to_json`)."""
+    """Build the dashboard object (see :func:`to_json`)."""
     panels = [
         panel("Gateway: time to first chunk, as the client sees it", {
             "p50": quantile(0.5, m.TIME_TO_FIRST_CHUNK, where=GATEWAY),

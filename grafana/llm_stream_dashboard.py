@@ -30,7 +30,7 @@ from midstream.grafana.panels import queries, to_json
 __all__ = ["build_dashboard", "queries", "to_json"]
 
 def build_dashboard() -> Dashboard:
-    """The dashboard object (see :func:`to_json`)."""
+    """Build the dashboard object (see :func:`to_json`)."""
     rate = "[$__rate_interval]"
     panels = [
         _panel("Time to first token", {

@@ -24,7 +24,7 @@ __all__ = ["build_dashboard", "queries", "to_json"]
 
 
 def build_dashboard() -> Dashboard:
-    """The dashboard object (see :func:`midstream.grafana.panels.to_json`)."""
+    """Build the dashboard object (see :func:`midstream.grafana.panels.to_json`)."""
     rate = "[$__rate_interval]"
     panels = [
         panel("Streams and their conditions", {

@@ -32,7 +32,7 @@ def quantile(q: float, metric: str, by: str = "", where: str = "") -> str:
 
 
 def panel(title: str, exprs: dict[str, str], unit: str, x: int, y: int) -> TimeSeries:
-    """A time-series panel of ``{legend: expr}`` at grid position (x, y), 12 wide, 8 high."""
+    """Make a time-series panel of ``{legend: expr}`` at grid position (x, y), 12 wide, 8 high."""
     return TimeSeries(
         title=title,
         dataSource=DATASOURCE,

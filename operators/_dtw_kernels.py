@@ -210,7 +210,7 @@ def dtw_path_cells(a: np.ndarray, b: np.ndarray, below: int, above: int,
 
 @numba.njit(cache=True)
 def envelope(x: np.ndarray, radius: int, upper: np.ndarray, lower: np.ndarray) -> None:
-    """Running max and min of ``x`` over ``[k - radius, k + radius]`` into ``upper``/``lower``.
+    """Write the running max and min of ``x`` over ``[k - radius, k + radius]`` into ``upper``/``lower``.
 
     Lemire's streaming min/max (2006): two monotone deques, O(len(x)).
     """

@@ -8,7 +8,7 @@ import numpy as np
 
 @numba.njit(cache=True)
 def delay_embed(x: np.ndarray, lag: int, dim: int, count: int) -> np.ndarray:
-    """The first ``count`` delay vectors ``(x[i], x[i + lag], ..., x[i + (dim - 1) lag])``."""
+    """Return the first ``count`` delay vectors ``(x[i], x[i + lag], ..., x[i + (dim - 1) lag])``."""
     out = np.empty((count, dim))
     for i in range(count):
         for c in range(dim):
@@ -214,7 +214,7 @@ def cao_statistics(x: np.ndarray, lag: int, dim: int, theiler: int,
 
 @numba.njit(cache=True)
 def longest_linear_segment(y: np.ndarray, min_len: int, tol: float) -> tuple[int, int]:
-    """The longest run ``y[s..e]`` whose least-squares line has an RMS residual of at most ``tol``.
+    """Find the longest run ``y[s..e]`` whose least-squares line has an RMS residual <= ``tol``.
 
     Among runs of equal length the steeper one wins. Every run of at least
     ``min_len`` points is tried, each in O(1) from running sums. Returns

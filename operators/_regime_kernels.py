@@ -70,8 +70,9 @@ def permutation_entropy_kernel(x: np.ndarray, order: int, delay: int) -> float:
 def permutation_entropy_step(values: np.ndarray, ints: np.ndarray, ring: np.ndarray,
                              digits: np.ndarray, codes: np.ndarray, counts: np.ndarray,
                              nlogn: np.ndarray, sums: np.ndarray) -> float:
-    """Feed ``values`` to an incremental permutation-entropy state, O(order) work per sample;
-    return the entropy (nats) of the window afterwards, NaN before the first pattern.
+    """Feed ``values`` to an incremental permutation-entropy state, O(order) work per sample.
+
+    Returns the entropy (nats) of the window afterwards, NaN before the first pattern.
 
     State layout (all owned by :class:`midstream.operators.permutation_entropy.PermutationEntropy`):
 
@@ -299,9 +300,10 @@ def surrogate_entropies(gaussian: np.ndarray, sorted_values: np.ndarray, order: 
 
 @numba.njit(cache=True, fastmath=REASSOCIATE)
 def best_repeat_lag(z: np.ndarray, max_lag: int) -> tuple[int, float, float]:
-    """Lag of best exact repetition: ``p`` in ``2..max_lag`` minimising the error
-    ``mean((z[t] - z[t-p])^2) / (2 var z)`` (ties go to the shorter lag); returns
-    ``(p, error at p, error at lag 1)``.
+    """Find the lag of best exact repetition: ``p`` in ``2..max_lag`` minimising the error.
+
+    The error is ``mean((z[t] - z[t-p])^2) / (2 var z)`` (ties go to the shorter lag);
+    returns ``(p, error at p, error at lag 1)``.
 
     The error is near 0 for a sequence that repeats with period ``p`` (or a multiple), and
     near ``1 - acf(p)`` otherwise. The lag-1 error tells smoothness (an oversampled flow

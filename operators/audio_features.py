@@ -215,8 +215,10 @@ class AudioFeatureExtractor:
 
     @property
     def window_seconds(self) -> float:
-        """The exact length of a (complete) window in seconds: ``window_len / sample_rate``,
-        which differs from ``window_ms / 1000`` when that is not a whole number of samples."""
+        """The exact length of a (complete) window in seconds: ``window_len / sample_rate``.
+
+        It differs from ``window_ms / 1000`` when that is not a whole number of samples.
+        """
         return self.window_len / self.sample_rate
 
     @property
@@ -233,9 +235,12 @@ class AudioFeatureExtractor:
 @numba.njit(cache=True)
 def _audio_windows(x: np.ndarray, params: np.ndarray, state: np.ndarray, out: np.ndarray,
                    flush: bool) -> int:
-    """Add ``x`` to the pending window; write ``(level, voice, clipped, floor)`` of each
-    window completed (or of the partial one, with ``flush``) to ``out``; return how many,
-    or -1 (state untouched) when ``x`` is not finite."""
+    """Add ``x`` to the pending window; write each window completed to ``out``.
+
+    Each row of ``out`` is ``(level, voice, clipped, floor)`` of a completed window (or of
+    the partial one, with ``flush``). Returns how many, or -1 (state untouched) when ``x``
+    is not finite.
+    """
     for i in range(x.shape[0]):
         if not math.isfinite(x[i]):
             return -1

@@ -110,7 +110,7 @@ class DtmfDecoder:
         return found
 
     def _keys(self, blocks: np.ndarray) -> list[str]:
-        """The key each block shows, or '' (vectorised over blocks)."""
+        """Return the key each block shows, or '' (vectorised over blocks)."""
         spectrum = np.abs(blocks @ self._basis) ** 2 * (2.0 / self.block**2)
         total = np.einsum("ij,ij->i", blocks, blocks) / self.block  # mean power
         low, high = spectrum[:, :4], spectrum[:, 4:]

@@ -396,7 +396,7 @@ class BestMatchSearch:
 
 def best_match(series: Sequence[float] | np.ndarray, query: Sequence[float] | np.ndarray,
                window: int | None = None, normalize: bool = True) -> Match | None:
-    """The window of ``series`` nearest to ``query`` under DTW: :class:`BestMatchSearch` in batch.
+    """Find the window of ``series`` nearest to ``query`` under DTW: :class:`BestMatchSearch` in batch.
 
     Returns ``None`` when the series is shorter than the query.
 

@@ -1,4 +1,4 @@
-"""The minimal suffix of a stream's text to hold back so that redactions can still happen.
+r"""The minimal suffix of a stream's text to hold back so that redactions can still happen.
 
 A gateway that redacts mid-stream must not release a character that could turn
 out to belong to a redaction match, yet every character it holds is latency for
@@ -16,7 +16,7 @@ Examples
 --------
 >>> from midstream.operators.text_rules import Rule
 >>> email = Rule("email", category="pii", action="redact", max_span=254,
-...              pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}")
+...              pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 >>> hold = HoldBack([email])
 >>> text = "Write to jane.doe@exa"
 >>> text[:hold.hold_from(text)]              # 'jane.doe@exa' could still become an email

@@ -167,7 +167,7 @@ def default_theiler(x: np.ndarray, lag: int, emb_dim: int) -> int:
 
 
 def default_horizon(n: int, lag: int, emb_dim: int) -> int:
-    """Steps the divergence curve is followed: ``HORIZON_LAGS`` delays, at most a third of the data.
+    """Count the steps the divergence curve is followed: ``HORIZON_LAGS`` delays, at most a third of the data.
 
     Examples
     --------
@@ -223,7 +223,7 @@ def _reference_level(emb: np.ndarray, theiler: int) -> float:
 
 
 def scaling_region(curve: np.ndarray, reference: float, min_len: int) -> tuple[int, int]:
-    """The fitted scaling region ``(k_start, k_end)`` of a divergence curve, or ``(-1, -1)``.
+    """Fit the scaling region ``(k_start, k_end)`` of a divergence curve, or ``(-1, -1)``.
 
     Rule: let ``rise = reference - curve[0]``. Keep the curve up to the last
     point before it first exceeds ``curve[0] + FIT_CEILING * rise``
@@ -403,7 +403,7 @@ def _closeness(x: np.ndarray, lag: int, emb_dim: int, theiler: int, horizon: int
 
 
 def phase_randomised(x: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A Fourier surrogate: same power spectrum and mean, random phases (Theiler et al. 1992).
+    """Make a Fourier surrogate: same power spectrum and mean, random phases (Theiler et al. 1992).
 
     It keeps every linear property of ``x`` (autocorrelation, spectral lines)
     and destroys nonlinear determinism. The seed is fixed, so results are
@@ -544,7 +544,7 @@ class SlidingLyapunov:
         return self.last
 
     def values(self) -> np.ndarray:
-        """The samples in the window, oldest first (a copy)."""
+        """Return the samples in the window, oldest first (a copy)."""
         if self._seen < self.window:
             return self._ring[: self._seen].copy()
         start = self._seen % self.window

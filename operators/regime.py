@@ -229,7 +229,7 @@ def classify(x: np.ndarray | list[float], *, dt: float = 1.0) -> RegimeResult:
 
 
 def _checked_window(x: np.ndarray | list[float], dt: float) -> np.ndarray:
-    """The window as float64, after checking ``dt`` and the window's shape, length and values.
+    """Return the window as float64, after checking ``dt`` and the window's shape, length and values.
 
     >>> _checked_window([1, 2] * 8, dt=1.0).dtype
     dtype('float64')
@@ -276,7 +276,7 @@ def _is_constant(values: np.ndarray) -> bool:
 
 
 def _standardised(values: np.ndarray) -> np.ndarray:
-    """The window with zero mean and unit variance (scaled to 1 first: no overflow near 1e308).
+    """Return the window with zero mean and unit variance (scaled to 1 first: no overflow near 1e308).
 
     >>> z = _standardised(np.array([1.0, 2.0, 3.0, 4.0]))
     >>> round(float(z.mean()), 12), round(float(z.std()), 12)
@@ -318,7 +318,7 @@ def _fixed_point_stage(z: np.ndarray, scores: dict[str, float | int | None]) -> 
 
 def _without_linear_trend(z: np.ndarray,
                           scores: dict[str, float | int | None]) -> np.ndarray | None:
-    """The standardised window, minus its straight line when that line explains ``TREND_R2``.
+    """Return the standardised window, minus its straight line when that line explains ``TREND_R2``.
 
     A strong linear drift would read as low-frequency structure, so the later stages
     analyse the fluctuations around it. Records ``trend_r2``. Returns ``None`` for a
@@ -485,9 +485,10 @@ def _zero_one_stage(z: np.ndarray, spectrum: LineSpectrum, pe_z: float,
 
 
 def max_lines(n: int) -> int:
-    """Most lines a line spectrum may have in a window of ``n`` samples: ``n // 12`` within
-    3..``MAX_LINES``. A short window resolves few lines, and a handful of periodogram peaks
-    of noise would otherwise hold most of its power.
+    """Return the most lines a line spectrum may have in a window of ``n`` samples.
+
+    That is ``n // 12`` within 3..``MAX_LINES``. A short window resolves few lines, and a
+    handful of periodogram peaks of noise would otherwise hold most of its power.
 
     >>> max_lines(32), max_lines(48), max_lines(300)
     (3, 4, 8)
@@ -496,8 +497,7 @@ def max_lines(n: int) -> int:
 
 
 def pe_order(n: int) -> int:
-    """Permutation-entropy order for a window of ``n`` samples: the largest ``m`` in 3..6 with
-    ``m! <= n``.
+    """Return the permutation-entropy order for ``n`` samples: the largest ``m`` in 3..6 with ``m! <= n``.
 
     Fewer than one sample per pattern looks too sparse for an entropy, but against
     surrogates of the same length the bias cancels, and the longer patterns expose far more
@@ -555,7 +555,7 @@ def pe_surrogate_z(z: np.ndarray, order: int, n_surrogates: int = N_SURROGATES,
 
 @lru_cache(maxsize=64)
 def _random_phases(n: int, rows: int, seed: int) -> np.ndarray:
-    """Unit phase factors for ``rows`` real surrogates of length ``n`` (read-only, cached)."""
+    """Return unit phase factors for ``rows`` real surrogates of length ``n`` (read-only, cached)."""
     phases = np.random.default_rng(seed).uniform(0.0, 2.0 * np.pi, (rows, n // 2 + 1))
     phases[:, 0] = 0.0
     if n % 2 == 0:
@@ -566,8 +566,10 @@ def _random_phases(n: int, rows: int, seed: int) -> np.ndarray:
 
 
 def downsample_factor(z: np.ndarray) -> int:
-    """Downsampling factor for the 0–1 test: the autocorrelation time, the first lag at which
-    the autocorrelation falls to ``1/e``, capped so at least ``MIN_DOWNSAMPLED`` samples remain.
+    """Return the downsampling factor for the 0–1 test: the autocorrelation time.
+
+    That is the first lag at which the autocorrelation falls to ``1/e``, capped so at least
+    ``MIN_DOWNSAMPLED`` samples remain.
 
     The first local minimum of the autocorrelation is the classic choice for a delay, but in
     a short noisy window the autocorrelation wiggles from lag 1 on; the ``1/e`` crossing is
@@ -603,7 +605,7 @@ def _normal_scores_cached(n: int) -> np.ndarray:
 
 
 def normal_scores(n: int) -> np.ndarray:
-    """Standard normal quantiles at ``(i + 0.5) / n``, ``i = 0..n-1`` (read-only, cached).
+    """Return standard normal quantiles at ``(i + 0.5) / n``, ``i = 0..n-1`` (read-only, cached).
 
     >>> s = normal_scores(5)
     >>> [round(float(v), 3) for v in s]
@@ -731,7 +733,7 @@ class RegimeMonitor:
         self._seen += m
 
     def values(self) -> np.ndarray:
-        """The last ``min(seen, window)`` samples, oldest first (a copy)."""
+        """Return the last ``min(seen, window)`` samples, oldest first (a copy)."""
         size = self.window
         if self._seen < size:
             return self._ring[: self._seen].copy()

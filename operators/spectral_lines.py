@@ -149,7 +149,7 @@ def _refine(power: np.ndarray, k: int) -> float:
 
 def _fundamental(freqs: np.ndarray, n: int, tolerance_bins: float,
                  max_harmonic: int) -> tuple[float | None, float]:
-    """Common fundamental of the lines (least squares), and the worst misfit in bins."""
+    """Fit the common fundamental of the lines (least squares), and the worst misfit in bins."""
     lines = freqs[freqs * n >= 1.5]
     if lines.size == 0:
         return None, float("inf")

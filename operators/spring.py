@@ -219,7 +219,7 @@ def spring_matches(series: Series, query: Series, threshold: float, *,
 
 
 def best_subsequence(series: Series, query: Series) -> Match:
-    """The subsequence of ``series`` at the smallest DTW distance from ``query`` (any length).
+    """Find the subsequence of ``series`` at the smallest DTW distance from ``query`` (any length).
 
     Subsequence DTW (the star-padded matrix of Sakurai et al. 2007) in
     O(len(series) * len(query)) time and O(len(query)) memory; the earliest-ending

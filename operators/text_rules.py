@@ -1,4 +1,4 @@
-"""Incremental phrase (Aho–Corasick) and regular-expression rules over text that arrives in pieces.
+r"""Incremental phrase (Aho–Corasick) and regular-expression rules over text that arrives in pieces.
 
 A :class:`RuleSet` is compiled once and shared by every stream; each stream
 owns a small :class:`TextScanState` (a bounded tail of its text). Feeding
@@ -13,7 +13,7 @@ Examples
 --------
 >>> rules = RuleSet([
 ...     Rule(name="refusal", category="intent", phrases=("I can't help",)),
-...     Rule(name="email", category="pii", pattern=r"[\\w.+-]+@[\\w-]+\\.[a-z]{2,}",
+...     Rule(name="email", category="pii", pattern=r"[\w.+-]+@[\w-]+\.[a-z]{2,}",
 ...          action="redact"),
 ... ])
 >>> state = TextScanState()
@@ -90,7 +90,7 @@ ANCHOR_OVERLAP = 16
 
 @dataclass(frozen=True)
 class Rule:
-    """One named rule: a set of phrases, a regular expression, or both.
+    r"""One named rule: a set of phrases, a regular expression, or both.
 
     Parameters
     ----------
@@ -113,7 +113,7 @@ class Rule:
         Optional check a regex match must also pass (``luhn``).
     anchor
         Optional regular expression that every match of ``pattern`` contains
-        (``@`` for emails, ``\\d`` for numbers). A pure speed-up: the pattern
+        (``@`` for emails, ``\d`` for numbers). A pure speed-up: the pattern
         only runs while an anchor was seen within ``max_span`` characters.
     once
         Report only the first match per stream. Defaults to true for

@@ -84,8 +84,7 @@ class FrameTimingSample(NamedTuple):
 
 
 def sampling_stride(height: int, width: int, max_samples: int) -> int:
-    """The smallest odd stride whose grid over a ``height x width`` plane has ``<= max_samples``
-    pixels.
+    """Return the smallest odd stride whose grid on a ``height x width`` plane has ``<= max_samples`` pixels.
 
     Examples
     --------

@@ -34,7 +34,7 @@ C_HIGH = 4.0 * np.pi / 5.0
 
 def zero_one_k_values(x: np.ndarray | list[float], *, n_c: int = 100, seed: int = 0,
                       n_cut: int | None = None, downsample: int = 1) -> np.ndarray:
-    """The per-frequency statistics ``K_c`` of the 0–1 test (their median is ``K``).
+    """Compute the per-frequency statistics ``K_c`` of the 0–1 test (their median is ``K``).
 
     Parameters are those of :func:`zero_one_test`.
 

@@ -190,4 +190,5 @@ class ConsoleSink(DynamicSink[Message]):
             print(f"  +{elapsed:5.2f}s  {line}", file=self.out, flush=True)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _ConsolePartition:
+        """Make a worker's partition, which hands every item to this sink."""
         return _ConsolePartition(self)

@@ -37,15 +37,15 @@ LIVE_PRODUCER: Mapping[str, Any] = {
 
 
 def make_producer(kafka: ClientSettings, tuning: Mapping[str, Any] = LIVE_PRODUCER) -> Producer:
-    """A producer with ``tuning`` (default :data:`LIVE_PRODUCER`) under the process's settings."""
+    """Make a producer with ``tuning`` (default :data:`LIVE_PRODUCER`) under the process's settings."""
     return Producer(kafka.client_config(tuning))
 
 
 def make_consumer(kafka: ClientSettings, tuning: Mapping[str, Any]) -> Consumer:
-    """A consumer; ``tuning`` must name its ``group.id`` (callbacks may go in too)."""
+    """Make a consumer; ``tuning`` must name its ``group.id`` (callbacks may go in too)."""
     return Consumer(kafka.client_config(tuning))
 
 
 def make_admin(kafka: ClientSettings, tuning: Mapping[str, Any] | None = None) -> AdminClient:
-    """An admin client, for topic metadata and creation."""
+    """Make an admin client, for topic metadata and creation."""
     return AdminClient(kafka.client_config(tuning))

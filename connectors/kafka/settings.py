@@ -65,7 +65,7 @@ class ClientSettings:
         return cls(brokers=joined, librdkafka=job.extra)
 
     def client_config(self, tuning: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The configuration of one client: servers, then its ``tuning``, then these settings.
+        """Return the configuration of one client: servers, then its ``tuning``, then these settings.
 
         >>> ClientSettings("k:1", (("acks", "1"),)).client_config({"acks": "all", "a": 2})
         {'bootstrap.servers': 'k:1', 'acks': '1', 'a': 2}

@@ -109,11 +109,14 @@ class KafkaOutput(FixedPartitionedSink[Item, None]):
         self.partitions = partitions
 
     def list_parts(self) -> list[str]:
+        """Name the sink's ``partitions`` producer partitions."""
         return [f"out-{i}" for i in range(self.partitions)]
 
     def part_fn(self, item_key: str) -> int:
+        """Route an item key to a partition by its CRC-32 (stable across processes)."""
         return zlib.crc32(item_key.encode())
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: None) -> _ProducerPartition:
+        """Make a partition that writes through the process's shared producer."""
         return _ProducerPartition(shared_producer(self.kafka))

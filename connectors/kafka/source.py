@@ -133,6 +133,7 @@ class TokenTopicSource(FixedPartitionedSource[RawMessage, int]):
         self.batch_size = batch_size
 
     def list_parts(self) -> list[str]:
+        """Name every partition of every topic, as ``<partition>-<topic>``, from the broker's metadata."""
         admin = make_admin(self.kafka)
         parts = []
         for topic in self.topics:
@@ -144,6 +145,7 @@ class TokenTopicSource(FixedPartitionedSource[RawMessage, int]):
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: int | None) -> _TopicPartitionReader:
+        """Make the reader of one topic partition, from offset ``resume_state`` when given."""
         index, topic = for_part.split("-", 1)
         tuning: dict[str, object] = {
             "group.id": "midstream-unused",  # positions live in recovery snapshots

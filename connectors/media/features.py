@@ -1,10 +1,10 @@
-"""Turning decoded PyAV frames into feature records at the edge, so frames never enter the flow.
+r"""Turning decoded PyAV frames into feature records at the edge, so frames never enter the flow.
 
 One :class:`FeatureTap` serves one stream. The WebRTC, RTMP and HLS connectors
 hand it every decoded frame; it measures the frame with the pure extractors of
 :mod:`midstream.operators.audio_features` and :mod:`midstream.operators.video_features`, keeps the
 frame's media timestamp, feeds the stream's hooks (:mod:`midstream.connectors.media.hooks`)
-and calls ``emit`` with compact :class:`~midstream.core.media_events.MediaRecord`\\ s:
+and calls ``emit`` with compact :class:`~midstream.core.media_events.MediaRecord`\ s:
 one per video frame, one per 20 ms of audio, one per hook label, one per
 change of connection state.
 
@@ -53,7 +53,7 @@ _LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p"
 
 
 def luma_plane(frame: av.VideoFrame) -> np.ndarray:
-    """The frame's Y plane as a uint8 (height, width) view, row padding removed.
+    """Return the frame's Y plane as a uint8 (height, width) view, row padding removed.
 
     Formats without an 8-bit Y plane first (RGB, 10-bit YUV) are converted to gray.
 
@@ -80,7 +80,7 @@ _SAMPLE_TYPES: dict[str, tuple[type[np.generic], float, float]] = {
 
 
 def mono_samples(frame: av.AudioFrame) -> np.ndarray:
-    """The frame's audio as mono float32 in [-1, 1], whatever its sample format and layout.
+    """Return the frame's audio as mono float32 in [-1, 1], whatever its sample format and layout.
 
     Packed formats (aiortc's interleaved s16 stereo, shape ``(1, 1920)``) are
     de-interleaved; planar ones (AAC's ``fltp``) are averaged over channels. The
@@ -156,7 +156,7 @@ class FeatureTap:
         self.emit(record)
 
     def _pts(self, frame: av.VideoFrame | av.AudioFrame) -> float:
-        """The frame's media time in seconds; wall-clock time when the source gave none."""
+        """Return the frame's media time in seconds; wall-clock time when the source gave none."""
         pts = frame.time
         if pts is None:
             self.untimed_frames += 1

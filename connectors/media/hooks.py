@@ -1,7 +1,7 @@
-"""The per-stream hook interface: transcription, detection and other analyses of raw media.
+r"""The per-stream hook interface: transcription, detection and other analyses of raw media.
 
 A hook sees what the feature extractors do not: the decoded audio samples and
-sampled video frames of one stream. It answers with :class:`Label`\\ s (a
+sampled video frames of one stream. It answers with :class:`Label`\ s (a
 transcript, a detected tone, a detected object), which the connector sends
 into the same record stream as ``kind="label"`` records, and which the media
 flow turns into insights (``detector="hook"``, ``kind=<hook name>/<label>``).

@@ -392,7 +392,7 @@ class MediaPuller:
         return meta
 
     def _reason(self, exc: BaseException, *, opening: bool) -> str:
-        """A clear one-line reason: the URL, then what went wrong."""
+        """Give a clear one-line reason: the URL, then what went wrong."""
         if isinstance(exc, av.error.ExitError):  # PyAV's timeout interrupts the read
             if opening:
                 return (f"{self.url}: no media within {self.options.open_timeout_s:g} s "
@@ -414,8 +414,11 @@ class MediaPuller:
 
     @property
     def finished(self) -> bool:
-        """Whether the thread started by :meth:`start` has ended (a file or playlist ran out,
-        ``max_attempts`` failed, or :meth:`stop` was called)."""
+        """Whether the thread started by :meth:`start` has ended.
+
+        It ends when a file or playlist ran out, ``max_attempts`` failed, or :meth:`stop`
+        was called.
+        """
         return self._thread is not None and not self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> bool:

@@ -96,10 +96,12 @@ class PullSource(FixedPartitionedSource[MediaRecord, PullPosition]):
         self.batch = batch
 
     def list_parts(self) -> list[str]:
+        """Name one partition per stream id."""
         return list(self.targets)
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: PullPosition | None) -> _PullPartition:
+        """Make the partition pulling one stream, resuming from ``resume_state`` when given."""
         return _PullPartition(self.targets[for_part], for_part, self.options,
                               self.hooks_factory(for_part), resume_state, self.capacity,
                               self.batch)

@@ -1,8 +1,8 @@
-"""A Bytewax source that runs media ingest in-process and yields its feature records.
+r"""A Bytewax source that runs media ingest in-process and yields its feature records.
 
 Live media cannot be rewound, so this is a ``DynamicSource``: the ingest (a
 WebRTC server, RTMP/HLS pullers, a synthetic stream) runs on its own threads
-or event loop and ``emit``\\ s records into a bounded queue; the source drains
+or event loop and ``emit``\ s records into a bounded queue; the source drains
 the queue without blocking. When the queue is full, records are dropped and
 counted (a stalled flow must not stall the decoders).
 
@@ -131,6 +131,7 @@ class IngestSource(DynamicSource[Any]):
 
     def build(self, step_id: str, worker_index: int,
               worker_count: int) -> StatelessSourcePartition[Any]:
+        """Make the partition that runs ingest on worker 0; other workers get an empty one."""
         if worker_index != 0:
             return _Idle()
         return _IngestPartition(self.start, self.finished, self.capacity, self.batch)

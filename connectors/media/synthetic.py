@@ -30,7 +30,7 @@ from midstream.connectors.media.features import FeatureTap
 def lavfi_graph(*, seconds: float = 10.0, moving_seconds: float = 6.0,
                 silence: tuple[float, float] | None = (2.0, 6.0), size: str = "320x240",
                 rate: int = 25, tone_hz: float = 440.0, sample_rate: int = 48000) -> str:
-    """A lavfi graph: ``testsrc`` moving for ``moving_seconds`` then frozen, and a tone.
+    """Build a lavfi graph: ``testsrc`` moving for ``moving_seconds`` then frozen, and a tone.
 
     The tone is muted (digital silence) during ``silence`` = (start, end) seconds.
 

@@ -100,7 +100,7 @@ class ControlFollower:
             self._ended.pop(stream_id, None)
 
     def unregister(self, stream_id: str, delivered_chars: int | None = None) -> None:
-        """The stream ended; ``delivered_chars`` is reported if a decision comes too late."""
+        """Stop following an ended stream; ``delivered_chars`` is reported if a decision comes too late."""
         with self._lock:
             self._live.pop(stream_id, None)
             self._ended[stream_id] = delivered_chars

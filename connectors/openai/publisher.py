@@ -78,19 +78,19 @@ class TokenPublisher:
         return self._next_seq - 1
 
     def start(self, meta: dict[str, Any] | None = None) -> None:
-        """The request started (before the first token)."""
+        """Publish the request's start (before the first token)."""
         self._publish("start", "", None, meta)
 
     def delta(self, text: str, *, logprob: float | None = None,
               meta: dict[str, Any] | None = None) -> None:
-        """A piece of text arrived."""
+        """Publish a piece of text that arrived."""
         self.deltas += 1
         self.chars += len(text)
         self._publish("delta", text, logprob, meta)
 
     def end(self, *, finish_reason: str | None = None, usage: dict[str, Any] | None = None,
             meta: dict[str, Any] | None = None) -> None:
-        """The response ended; ``usage`` as the provider reported it, when it did."""
+        """Publish the response's end; ``usage`` as the provider reported it, when it did."""
         extra = dict(meta or {})
         if finish_reason is not None:
             extra["finish_reason"] = finish_reason

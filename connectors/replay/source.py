@@ -147,10 +147,12 @@ class ReplaySource(FixedPartitionedSource[Message, int]):
         self.on_emit = on_emit
 
     def list_parts(self) -> list[str]:
+        """Name the one partition: the file is replayed in order."""
         return ["replay"]
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: int | None) -> _ReplayPartition:
+        """Make the replaying partition, resuming at row ``resume_state`` when given."""
         return _ReplayPartition(self.path, self.topic, self.speed, self.linger, resume_state,
                                 self.clock, self.on_emit)
 

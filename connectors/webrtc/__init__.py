@@ -1,5 +1,4 @@
-"""WebRTC ingest on aiortc: browsers and other peers send camera and microphone, MidStream
-gets feature records.
+"""WebRTC ingest on aiortc: browsers and peers send camera and microphone, MidStream gets feature records.
 
 * :class:`midstream.connectors.webrtc.server.WebRtcIngest`: the signalling server and its peers
   (``midstream ingest --webrtc-listen HOST:PORT`` runs it);

@@ -70,7 +70,7 @@ _original: Callable[[bool, bool], list[str]] | None = None
 
 
 def _gathered_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    """aioice's ``get_host_addresses``, unless :func:`host_addresses` is active in this task."""
+    """Call aioice's ``get_host_addresses``, unless :func:`host_addresses` is active in this task."""
     override = _OVERRIDE.get()
     assert _original is not None  # install() sets it before this function is reachable
     if override is None:
@@ -186,7 +186,7 @@ credentialType='password')
 
 
 def rtc_configuration(ice_servers: Sequence[str]) -> RTCConfiguration:
-    """The peer connections' configuration: exactly these servers (none: no STUN at all).
+    """Make the peer connections' configuration: exactly these servers (none: no STUN at all).
 
     >>> rtc_configuration([]).iceServers
     []
@@ -198,7 +198,7 @@ def rtc_configuration(ice_servers: Sequence[str]) -> RTCConfiguration:
 
 
 def _redacted(url: str) -> str:
-    """The URL with any password replaced, for error messages and logs.
+    """Return the URL with any password replaced, for error messages and logs.
 
     >>> _redacted("turn:alice:s3cret@host:3478")
     'turn:alice:***@host:3478'

@@ -33,7 +33,7 @@ class Offer:
 
 
 def check_stream_id(stream_id: object) -> str:
-    """A stream id as given, or :class:`InvalidOffer` saying what is valid.
+    """Return a stream id as given, or raise :class:`InvalidOffer` saying what is valid.
 
     >>> check_stream_id("cam-1")
     'cam-1'
@@ -49,12 +49,12 @@ def check_stream_id(stream_id: object) -> str:
 
 
 def check_sdp(sdp: object) -> str:
-    """The SDP text if it looks like an offer with audio or video, else :class:`InvalidOffer`.
+    r"""Return the SDP text if it looks like an offer with audio or video, else raise :class:`InvalidOffer`.
 
     This is a cheap first check; aiortc's parser is the second one.
 
-    >>> check_sdp("v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\ns=-\\r\\nt=0 0\\r\\n"
-    ...           "m=video 9 UDP/TLS/RTP/SAVPF 96\\r\\n")[:3]
+    >>> check_sdp("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    ...           "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n")[:3]
     'v=0'
     >>> check_sdp("hello")
     Traceback (most recent call last):
@@ -76,7 +76,7 @@ def check_sdp(sdp: object) -> str:
 
 def parse_offer(body: bytes, content_type: str, query_stream_id: str | None = None, *,
                 max_bytes: int = MAX_OFFER_BYTES) -> Offer:
-    """Validate a ``POST /offer`` body: JSON ``{"type": "offer", "sdp", "stream_id"?}``, or raw SDP.
+    r"""Validate a ``POST /offer`` body: JSON ``{"type": "offer", "sdp", "stream_id"?}``, or raw SDP.
 
     With ``application/sdp``, the stream id comes from the query (``?stream_id=``);
     with JSON, from the body, else from the query.
@@ -88,7 +88,7 @@ def parse_offer(body: bytes, content_type: str, query_stream_id: str | None = No
 
     Examples
     --------
-    >>> sdp = "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\n"
+    >>> sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
     >>> parse_offer(orjson.dumps({"type": "offer", "sdp": sdp, "stream_id": "cam"}),
     ...             "application/json").stream_id
     'cam'
@@ -134,7 +134,7 @@ def parse_offer(body: bytes, content_type: str, query_stream_id: str | None = No
 
 
 async def read_offer_body(request: web.Request, limit: int) -> bytes:
-    """The request's body, or :class:`InvalidOffer` as soon as it is longer than ``limit``.
+    """Read the request's body, or raise :class:`InvalidOffer` as soon as it is longer than ``limit``.
 
     The declared ``Content-Length`` is checked first; the body is then read in chunks
     and refused at the first byte beyond the limit, so a large upload is never held.

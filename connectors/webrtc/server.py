@@ -82,12 +82,15 @@ _STATIC = Path(__file__).parent / "static"
 class MediaTap(Protocol):
     """What a peer's frames and connection states are handed to (a ``FeatureTap``)."""
 
-    def video(self, frame: av.VideoFrame) -> None: ...
+    def video(self, frame: av.VideoFrame) -> None:
+        """Take one decoded video frame of the peer's video track."""
 
-    def audio(self, frame: av.AudioFrame) -> None: ...
+    def audio(self, frame: av.AudioFrame) -> None:
+        """Take one decoded audio frame of the peer's audio track."""
 
     def status(self, status: str, *, error: str | None = None,
-               meta: dict[str, Any] | None = None) -> None: ...
+               meta: dict[str, Any] | None = None) -> None:
+        """Take a change of the peer's connection state (``connected``, ``dropped``, ...)."""
 
 
 @dataclass(eq=False)
@@ -201,7 +204,7 @@ class WebRtcIngest:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        """The aiohttp application (``GET /``, ``POST /offer``, ``GET /healthz``)."""
+        """Build the aiohttp application (``GET /``, ``POST /offer``, ``GET /healthz``)."""
         # The handler reads and limits the body itself (a JSON 400); this is a backstop.
         app = web.Application(client_max_size=self.max_offer_bytes + 1024)
         app.router.add_get("/", self._index)
@@ -316,7 +319,7 @@ class WebRtcIngest:
         return description
 
     def _tap(self, stream_id: str) -> MediaTap:
-        """A new tap for the stream, continuing the ``seq`` of its earlier records, if any."""
+        """Make a new tap for the stream, continuing the ``seq`` of its earlier records, if any."""
         tap = self.tap_factory(stream_id)
         next_seq = self._next_seq.pop(stream_id, None)
         if next_seq is not None and hasattr(tap, "seq"):

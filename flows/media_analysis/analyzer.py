@@ -160,5 +160,5 @@ class MediaAnalyzer:
         return self.dead_streams.on_timer(state, now)
 
     def on_input_end(self, state: MediaState) -> list[Output]:
-        """The end of a bounded input changes nothing: a media stream's timers are wall-clock."""
+        """Return nothing at the end of a bounded input: a media stream's timers are wall-clock."""
         return []

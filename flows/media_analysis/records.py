@@ -31,7 +31,7 @@ class MediaRecords:
         self.metrics = metrics
 
     def condition(self, name: str, on: bool) -> None:
-        """A condition (``frozen``, ``silent``, ``dead``...) starts or stops: the gauge follows."""
+        """Start or stop a condition (``frozen``, ``silent``, ``dead``...): the gauge follows."""
         gauge = self.metrics.in_condition.labels(name)
         gauge.inc() if on else gauge.dec()
 

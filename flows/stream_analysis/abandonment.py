@@ -34,14 +34,14 @@ class Abandonment:
         self.records = records
 
     def live(self, state: StreamState, now: float, out: list[Output]) -> None:
-        """A live stream has been silent for ``abandon_seconds`` of processing time."""
+        """Report a live stream silent for ``abandon_seconds`` of processing time."""
         detail = health_detail(state)
         detail["silent_seconds"] = round(now - state.last_arrival, 3)
         self._report(state, now, detail, out)
         state.last_arrival = now
 
     def in_event_time(self, state: StreamState, out: list[Output]) -> None:
-        """A replayed stream is abandoned ``abandon_seconds`` after its latest event."""
+        """Report a replayed stream abandoned ``abandon_seconds`` after its latest event."""
         detail = health_detail(state)
         detail["silent_seconds"] = self.config.abandon_seconds
         detail["live"] = False

@@ -90,7 +90,7 @@ class StreamAnalyzer:
     def with_defaults(
         cls, config: AnalysisConfig | None = None, metrics: LlmStreamMetrics | None = None
     ) -> StreamAnalyzer:
-        """An analyzer for ``config`` (default settings) with a private metrics registry."""
+        """Make an analyzer for ``config`` (default settings) with a private metrics registry."""
         from prometheus_client import CollectorRegistry
 
         return cls.from_config(config or AnalysisConfig(),
@@ -98,7 +98,7 @@ class StreamAnalyzer:
 
     @classmethod
     def from_config(cls, config: AnalysisConfig, metrics: LlmStreamMetrics) -> StreamAnalyzer:
-        """An analyzer with the rules and shape templates the config's files hold."""
+        """Make an analyzer with the rules and shape templates the config's files hold."""
         shapes = load_shapes(config.shapes_path) if config.shapes_path else ()
         return cls(config, load_rules(config.rules_path), metrics, shapes)
 
@@ -172,7 +172,7 @@ class StreamAnalyzer:
     # -- timers ---------------------------------------------------------------------------
 
     def next_timer(self, state: StreamState) -> float:
-        """Processing time at which :meth:`on_timer` must next run for this stream."""
+        """Return the processing time at which :meth:`on_timer` must next run for this stream."""
         return self.timers.next_timer(state)
 
     def on_timer(self, state: StreamState, now: float) -> tuple[list[Output], bool]:
@@ -180,5 +180,5 @@ class StreamAnalyzer:
         return self.timers.on_timer(state, now)
 
     def on_input_end(self, state: StreamState) -> list[Output]:
-        """The records the end of a bounded input makes certain (replayed streams' abandonment)."""
+        """Return the records the end of a bounded input makes certain (replayed streams' abandonment)."""
         return self.timers.on_input_end(state)

@@ -41,7 +41,7 @@ class Latency:
         return gap
 
     def _chunk_histogram(self, state: StreamState) -> Any:
-        """The per-chunk latency histogram child for this stream's model, cached (hot path)."""
+        """Return the per-chunk latency histogram child for this stream's model, cached (hot path)."""
         key = (state.provider, state.model)
         child = self._chunk_children.get(key)
         if child is None:

@@ -45,7 +45,7 @@ class SeriesFindings:
             self._finding(out, state, event.ts, finding, name)
 
     def on_end(self, state: StreamState, event: events.TokenEvent, out: list[Output]) -> None:
-        """The findings the end of the stream makes certain."""
+        """Report the findings the end of the stream makes certain."""
         for name, series in state.series.items():
             for finding in self.analysis.on_end(series, event.seq):
                 self._finding(out, state, event.ts, finding, name)

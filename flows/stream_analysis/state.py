@@ -56,7 +56,7 @@ class StreamState:
 
 
 def health_detail(state: StreamState) -> dict[str, Any]:
-    """The timing health every health insight carries (summary, abandoned).
+    """Return the timing health every health insight carries (summary, abandoned).
 
     Examples
     --------

@@ -77,7 +77,7 @@ class Timers:
         state.live = arrived_live(event.ts, now, self.live_lag_seconds)
 
     def next_timer(self, state: StreamState) -> float:
-        """Processing time at which :meth:`on_timer` must next run for this stream."""
+        """Return the processing time at which :meth:`on_timer` must next run for this stream."""
         c = self.config
         if state.ended:
             return state.last_arrival + c.ended_grace_seconds
@@ -112,7 +112,7 @@ class Timers:
         return out, False
 
     def on_input_end(self, state: StreamState) -> list[Output]:
-        """The input ended (a bounded replay): a replayed stream without its end was abandoned.
+        """End the input (a bounded replay): a replayed stream without its end was abandoned.
 
         A live stream keeps its processing-time timers, which fire if the flow lives on.
         """

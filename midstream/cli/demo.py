@@ -117,7 +117,7 @@ def _finding_name(record: dict[str, Any]) -> str:
 
 
 def print_summary(result: DemoResult, out: TextIO) -> None:
-    """A per-stream table of what happened."""
+    """Print a per-stream table of what happened."""
     streams: dict[str, dict[str, Any]] = {}
     for record in result.insights:
         row = streams.setdefault(record["stream_id"], {"status": "open", "found": []})

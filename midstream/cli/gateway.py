@@ -78,7 +78,7 @@ example:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The gateway's argument parser."""
+    """Build the gateway's argument parser."""
     p = argparse.ArgumentParser(prog="midstream gateway", description=DESCRIPTION,
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",

@@ -40,7 +40,7 @@ HOOKS = ("dtmf", "objects")
 
 
 def ingest_parser() -> argparse.ArgumentParser:
-    """The ``midstream ingest`` options."""
+    """Build the ``midstream ingest`` options."""
     parser = argparse.ArgumentParser(
         prog="midstream ingest",
         description="Take media in (WebRTC, RTMP, HLS) and turn every frame into feature "
@@ -87,7 +87,7 @@ def pull_targets(specs: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def hooks_factory(args: argparse.Namespace) -> Callable[[str], list[object]]:
-    """New hook instances for each stream, from ``--hook`` and ``--whisper-model``."""
+    """Make new hook instances for each stream, from ``--hook`` and ``--whisper-model``."""
     from midstream.connectors.media.dtmf_hook import DtmfTranscriber
     from midstream.connectors.media.motion_hook import MovingObjectDetector
 

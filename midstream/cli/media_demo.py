@@ -42,7 +42,7 @@ class MediaDemoResult:
 
 def demo_players(emit: Emit, *, speed: float = 1.0, hooks: Callable[[str], list[object]]
                  = lambda stream_id: []) -> list[LavfiPlayer]:
-    """The demo's two synthetic streams (not started)."""
+    """Make the demo's two synthetic streams (not started)."""
     return [
         LavfiPlayer(lavfi_graph(seconds=10.0, moving_seconds=6.0, silence=(2.0, 6.0)),
                     FeatureTap("cam-1", "lavfi", emit, hooks=hooks("cam-1")), speed=speed),

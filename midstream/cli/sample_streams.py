@@ -158,7 +158,7 @@ def hiccup_gaps(count: int, at: int, rng: random.Random, itl: float = 0.025) -> 
 
 
 def demo_streams(t0: float = 0.0, seed: int = 7) -> list[dict[str, Any]]:
-    """The demo's streams, interleaved by time: one of each kind the demo shows."""
+    """Make the demo's streams, interleaved by time: one of each kind the demo shows."""
     rng = random.Random(seed)
     streams = [
         stream_events("healthy-1", HEALTHY_TEXT, t0=t0, rng=rng),

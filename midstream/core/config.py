@@ -45,7 +45,7 @@ class Topics:
         return cls(**overrides)
 
     def to_env(self) -> dict[str, str]:
-        """The ``MIDSTREAM_TOPIC_<NAME>`` variables that :meth:`from_env` reads back.
+        """Return the ``MIDSTREAM_TOPIC_<NAME>`` variables that :meth:`from_env` reads back.
 
         >>> Topics.from_env(Topics(dlq="dead").to_env()).dlq
         'dead'

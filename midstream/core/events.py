@@ -153,7 +153,7 @@ def _explain(payload: bytes, exc: msgspec.ValidationError) -> Invalid:
 def parse_token_event(
     payload: bytes | None, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES
 ) -> TokenEvent | Invalid:
-    """Parse and validate one token-stream message.
+    r"""Parse and validate one token-stream message.
 
     Returns the event, or an :class:`Invalid` explaining the first problem.
 
@@ -161,7 +161,7 @@ def parse_token_event(
     --------
     >>> parse_token_event(b'{"v":1,"stream_id":"s","seq":-1,"ts":0,"kind":"start"}').error
     'Expected `int` >= 0 - at `$.seq`'
-    >>> parse_token_event(b"\\xff\\xfe").reason
+    >>> parse_token_event(b"\xff\xfe").reason
     'invalid_json'
     """
     event = decode_checked(_TOKEN_DECODER, payload, max_bytes)

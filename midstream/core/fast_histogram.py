@@ -90,7 +90,7 @@ class FastHistogram(Collector):
         registry.register(self)
 
     def labels(self, *values: str) -> FastHistogramChild:
-        """The series for these label values (created on first use)."""
+        """Return the series for these label values (created on first use)."""
         child = self._children.get(values)
         if child is None:
             if len(values) != len(self.labelnames):
@@ -100,9 +100,11 @@ class FastHistogram(Collector):
         return child
 
     def describe(self) -> Iterator[HistogramMetricFamily]:
+        """Describe the histogram without its samples (for registration)."""
         yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
+        """Count the queued values into buckets and yield every series' histogram."""
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
         bounds = [*(repr(b) for b in self.buckets), "+Inf"]
         for values, child in list(self._children.items()):

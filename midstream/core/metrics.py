@@ -79,6 +79,7 @@ class BoundedLabel:
         self._seen: set[str] = set()
 
     def __call__(self, value: str | None) -> str:
+        """Map ``value`` to itself, ``other`` beyond ``limit`` values, or ``unknown`` when empty."""
         if not value:
             return "unknown"
         if value in self._seen:
@@ -158,7 +159,7 @@ _default: LlmStreamMetrics | None = None
 
 
 def default_metrics() -> LlmStreamMetrics:
-    """The process-wide metrics in the default registry, created on first use.
+    """Return the process-wide metrics in the default registry, created on first use.
 
     Bytewax's ``/metrics`` endpoint and ``prometheus_client.start_http_server``
     both serve the default registry, so production flows use this instance.
@@ -203,7 +204,7 @@ _default_media: MediaMetrics | None = None
 
 
 def default_media_metrics() -> MediaMetrics:
-    """The process-wide media metrics in the default registry, created on first use."""
+    """Return the process-wide media metrics in the default registry, created on first use."""
     global _default_media
     if _default_media is None:
         _default_media = MediaMetrics(REGISTRY)
@@ -283,7 +284,7 @@ class GatewayMetrics:
                                        ("kind",), registry=r)
 
     def labels(self, route: str, provider: str, model: str | None) -> tuple[str, str, str]:
-        """The bounded label values of one operation."""
+        """Return the bounded label values of one operation."""
         return route, provider, self.model_label(model)
 
 

@@ -1,11 +1,11 @@
-"""Reading TOML files that hold one array of tables (``[[rule]]``, ``[[shape]]``).
+r"""Reading TOML files that hold one array of tables (``[[rule]]``, ``[[shape]]``).
 
 Both config files MidStream reads have this shape; this module gives them the
 same TOML parsing, the same errors, and the file's path in every error message.
 
 Examples
 --------
->>> array_of_tables('[[shape]]\\nname = "a"\\n', "shape", ValueError)
+>>> array_of_tables('[[shape]]\nname = "a"\n', "shape", ValueError)
 [{'name': 'a'}]
 >>> array_of_tables('shape = 1', "shape", ValueError)
 Traceback (most recent call last):
@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 def array_of_tables(text: str, name: str, error: type[ValueError]) -> list[dict[str, Any]]:
-    """The ``[[name]]`` tables of a TOML text (none when absent); ``error`` on bad input."""
+    """Return the ``[[name]]`` tables of a TOML text (none when absent); ``error`` on bad input."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -105,7 +105,7 @@ class Gateway:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        """The aiohttp application."""
+        """Build the aiohttp application."""
         # Bodies are read and limited by the handlers (an OpenAI-style 413); this is a backstop.
         app = web.Application(client_max_size=self.config.max_body_bytes + 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
@@ -287,7 +287,7 @@ class Gateway:
 
     async def _whole(self, live: LiveStream, upstream: aiohttp.ClientResponse, route: str
                      ) -> web.StreamResponse:
-        """A non-streaming answer: tapped, held for decisions like a stream, then sent."""
+        """Serve a non-streaming answer: tapped, held for decisions like a stream, then sent."""
         live.upstream = upstream
         try:
             raw = await upstream.read()
@@ -348,7 +348,7 @@ class Gateway:
 
 
 def _answer_text(value: dict[str, Any], route: str) -> tuple[str, Any]:
-    """The answer's text and a function that replaces it (choice 0 / every output_text)."""
+    """Return the answer's text and a function that replaces it (choice 0 / every output_text)."""
     if route == "chat":
         choices = value.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):

@@ -34,7 +34,7 @@ class ClientKeys:
         return len(self._keys)
 
     def identify(self, authorization: str | None) -> str | None:
-        """The id of the key in an ``Authorization: Bearer <key>`` header, or None."""
+        """Return the id of the key in an ``Authorization: Bearer <key>`` header, or None."""
         if not authorization or not authorization.startswith("Bearer "):
             return None
         offered = authorization[len("Bearer "):].strip().encode()

@@ -47,6 +47,7 @@ class ChatStream(LiveStream):
 
     @property
     def complete(self) -> bool:
+        """Whether the upstream sent ``[DONE]`` or an error frame."""
         # An upstream error frame followed by the end of the stream is the upstream's own
         # (OpenAI's) way of ending: it passed through as it was.
         return self.saw_done or self.saw_error
@@ -66,10 +67,12 @@ class ChatStream(LiveStream):
         return sse_data(value)
 
     def text_event(self, text: str) -> bytes:
+        """Synthesize a ``chat.completion.chunk`` carrying ``text`` as choice 0's content."""
         return self._chunk([{"index": 0, "delta": {"content": text}, "logprobs": None,
                              "finish_reason": None}])
 
     def stop_frames(self) -> bytes:
+        """Return a ``stop`` finish chunk, estimated usage if asked for, then ``[DONE]``."""
         frames = self._chunk([{"index": 0, "delta": {}, "logprobs": None,
                                "finish_reason": STOP_FINISH_REASON}])
         if self.include_usage:
@@ -81,9 +84,11 @@ class ChatStream(LiveStream):
         return frames + DONE
 
     def error_frames(self, message: str, code: str) -> bytes:
+        """Return an ``upstream_error`` frame, then ``[DONE]``."""
         return error_frame(message, "upstream_error", code) + DONE
 
     async def on_event(self, event: SseEvent) -> bool:
+        """Handle one chat-completions chunk: tap choice 0's text and tool calls, forward the rest."""
         if self._finish_held is not None and event is self._finish_held[0]:
             held = self._finish_held[1]
             self._finish_held = None

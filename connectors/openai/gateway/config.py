@@ -109,7 +109,7 @@ _FILE_KEYS = {f.name for f in fields(GatewayConfig)} - {"upstream_key"}
 
 
 def read_secret_file(path: str) -> str:
-    """The first line of a secret file, stripped (a trailing newline is not part of a key)."""
+    """Read the first line of a secret file, stripped (a trailing newline is not part of a key)."""
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -117,11 +117,11 @@ def read_secret_file(path: str) -> str:
 
 
 def load_file(path: str) -> dict[str, Any]:
-    """Settings from a TOML file's ``[gateway]`` table (``client_keys`` adds keys).
+    r"""Read settings from a TOML file's ``[gateway]`` table (``client_keys`` adds keys).
 
     >>> import tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-    ...     _ = f.write('[gateway]\\nclient_keys = ["a"]\\nrate_per_second = 5\\n')
+    ...     _ = f.write('[gateway]\nclient_keys = ["a"]\nrate_per_second = 5\n')
     >>> sorted(load_file(f.name))
     ['client_keys', 'rate_per_second']
     """

@@ -17,7 +17,7 @@ from aiohttp import web
 
 
 def error_json(message: str, type_: str, code: str | None, param: str | None = None) -> bytes:
-    """The serialised error object."""
+    """Serialise an error object in OpenAI's shape."""
     return orjson.dumps({"error": {"message": message, "type": type_, "param": param,
                                    "code": code}})
 
@@ -25,13 +25,13 @@ def error_json(message: str, type_: str, code: str | None, param: str | None = N
 def error_response(status: int, message: str, type_: str, code: str | None,
                    param: str | None = None, headers: dict[str, str] | None = None
                    ) -> web.Response:
-    """An HTTP error response in OpenAI's shape."""
+    """Make an HTTP error response in OpenAI's shape."""
     return web.Response(status=status, body=error_json(message, type_, code, param),
                         content_type="application/json", headers=headers)
 
 
 def error_frame(message: str, type_: str, code: str | None) -> bytes:
-    """An SSE ``data: {"error": ...}`` frame, as OpenAI sends mid-stream.
+    """Make an SSE ``data: {"error": ...}`` frame, as OpenAI sends mid-stream.
 
     >>> error_frame("lost", "upstream_error", "upstream_disconnected").startswith(b"data: {")
     True

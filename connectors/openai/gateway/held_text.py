@@ -73,7 +73,7 @@ class HeldText:
         return out
 
     def finish(self) -> str:
-        """The upstream's text ended; partial matches are released."""
+        """End the upstream's text; partial matches are released."""
         out = self.buffer.finish()
         self._arm_timer()
         return out
@@ -102,13 +102,13 @@ class HeldText:
         return out
 
     def stop(self) -> None:
-        """The stream was stopped: drop what is held and stop waiting."""
+        """Stop the stream: drop what is held and stop waiting."""
         self._over = True
         self.buffer.stop()
         self._settled.set()
 
     def close(self) -> None:
-        """The stream ended: the timer will not fire."""
+        """Close at the stream's end: the timer will not fire."""
         self._over = True
         if self._timer is not None:
             self._timer.cancel()

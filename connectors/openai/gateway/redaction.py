@@ -1,4 +1,4 @@
-"""One stream's text on its way to the client: held back only where a redaction could still hit.
+r"""One stream's text on its way to the client: held back only where a redaction could still hit.
 
 :class:`RedactionBuffer` receives the upstream's text deltas and returns, each
 time, the text that may go to the client *now*. It releases everything up to
@@ -23,7 +23,7 @@ Examples
 --------
 >>> from midstream.operators.text_rules import Rule
 >>> email = Rule("email", category="pii", action="redact", max_span=254,
-...              pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}")
+...              pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 >>> buffer = RedactionBuffer(HoldBack([email]))
 >>> buffer.feed("Mail jane.d"), buffer.feed("oe@example.co"), buffer.feed("m today")
 ('Mail ', '', '')
@@ -134,12 +134,12 @@ class RedactionBuffer:
         return self._done(self._release())
 
     def finish(self) -> str:
-        """The upstream's text ended: partial matches can no longer complete."""
+        """End the upstream's text: partial matches can no longer complete."""
         self.ended = True
         return "" if self.stopped else self._done(self._release())
 
     def stop(self) -> None:
-        """The stream was stopped: nothing more is released."""
+        """Stop the stream: nothing more is released."""
         self.stopped = True
         self._done("")
 

@@ -57,14 +57,17 @@ class ResponsesStream(LiveStream):
 
     @property
     def complete(self) -> bool:
+        """Whether the upstream sent a terminal event (completed, incomplete, failed or error)."""
         return self.terminal
 
     def text_event(self, text: str) -> bytes:
+        """Synthesize a ``response.output_text.delta`` event carrying ``text``."""
         return sse_event("response.output_text.delta", {
             "type": "response.output_text.delta", "sequence_number": self.sequence,
             **self.where, "delta": text, "logprobs": []})
 
     def stop_frames(self) -> bytes:
+        """Return a ``response.incomplete`` event holding the text sent so far."""
         resource = dict(self.resource)
         resource.update(status="incomplete", incomplete_details={"reason": STOP_FINISH_REASON})
         item_id = self.where.get("item_id")
@@ -78,10 +81,12 @@ class ResponsesStream(LiveStream):
             "response": resource})
 
     def error_frames(self, message: str, code: str) -> bytes:
+        """Return an ``error`` event with ``code`` and ``message``."""
         return sse_event("error", {"type": "error", "sequence_number": self.sequence + 1,
                                    "code": code, "message": message, "param": None})
 
     async def on_event(self, event: SseEvent) -> bool:
+        """Handle one Responses API event: tap ``output_text`` deltas, forward the rest."""
         if self.response is None:
             await self._first(event)
         if self._held is not None and event is self._held:

@@ -38,7 +38,7 @@ class Services:
 
 
 def token_limit(body: dict[str, Any]) -> int | None:
-    """The request's output-token limit, if it set one.
+    """Return the request's output-token limit, if it set one.
 
     >>> token_limit({"max_tokens": 50}), token_limit({"max_output_tokens": 9}), token_limit({})
     (50, 9, None)

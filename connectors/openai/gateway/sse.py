@@ -1,4 +1,4 @@
-"""Splitting an upstream's server-sent-event byte stream into whole events, bytes untouched.
+r"""Splitting an upstream's server-sent-event byte stream into whole events, bytes untouched.
 
 The gateway forwards each event's original bytes, so it needs event boundaries
 (a blank line), the ``event:`` name and the ``data:`` payload, and nothing
@@ -8,12 +8,12 @@ forwarded with LF line ends.
 Examples
 --------
 >>> splitter = SseSplitter()
->>> events = splitter.feed(b'data: {"a":1}\\n\\ndata: [DO')
+>>> events = splitter.feed(b'data: {"a":1}\n\ndata: [DO')
 >>> [(e.data, e.raw) for e in events]
-[(b'{"a":1}', b'data: {"a":1}\\n\\n')]
->>> [e.data for e in splitter.feed(b'NE]\\n\\n')]
+[(b'{"a":1}', b'data: {"a":1}\n\n')]
+>>> [e.data for e in splitter.feed(b'NE]\n\n')]
 [b'[DONE]']
->>> [(e.name, e.data) for e in SseSplitter().feed(b"event: response.created\\ndata: {}\\n\\n")]
+>>> [(e.name, e.data) for e in SseSplitter().feed(b"event: response.created\ndata: {}\n\n")]
 [(b'response.created', b'{}')]
 """
 

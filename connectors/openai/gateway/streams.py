@@ -134,7 +134,7 @@ class LiveStream:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def begin(self, stream_id: str | None) -> None:
-        """The upstream named the stream (or did not): start the tap and follow decisions."""
+        """Begin once the upstream named the stream (or did not): start the tap and follow decisions."""
         self.stream_id = stream_id or f"mgw-{uuid.uuid4().hex}"
         if self.held is not None:
             self.held.stream_id = self.stream_id
@@ -142,7 +142,7 @@ class LiveStream:
         self.services.live[self.stream_id] = self
 
     def end(self) -> None:
-        """The stream is over for the client: stop following it and close the tap."""
+        """End the stream for the client: stop following it and close the tap."""
         if self.closed:
             return
         self.closed = True
@@ -190,7 +190,7 @@ class LiveStream:
         return self.held.feed(text)
 
     def finish_text(self) -> str:
-        """The upstream's text ended; partial matches are released."""
+        """End the upstream's text; partial matches are released."""
         if self.held is None:
             return ""
         return self.held.finish()
@@ -266,15 +266,15 @@ class LiveStream:
     # -- the format's part ----------------------------------------------------------------------
 
     def text_event(self, text: str) -> bytes:
-        """A synthesized event carrying ``text`` (released after being held)."""
+        """Synthesize an event carrying ``text`` (released after being held)."""
         raise NotImplementedError
 
     def stop_frames(self) -> bytes:
-        """The clean end of a stopped stream."""
+        """Return the clean end of a stopped stream."""
         raise NotImplementedError
 
     def error_frames(self, message: str, code: str) -> bytes:
-        """An error event and the clean end after it (the upstream failed mid-stream)."""
+        """Return an error event and the clean end after it (the upstream failed mid-stream)."""
         raise NotImplementedError
 
     async def on_event(self, event: SseEvent) -> bool:

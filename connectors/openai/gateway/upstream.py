@@ -60,7 +60,7 @@ def redacted_url(url: str) -> str:
 
 
 def make_session(timeout: float) -> aiohttp.ClientSession:
-    """The client session to the upstream.
+    """Open the client session to the upstream.
 
     TLS certificates are always verified (aiohttp's default context, never
     ``ssl=False``); ``timeout`` bounds connecting and waiting for the response

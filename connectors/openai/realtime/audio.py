@@ -58,7 +58,7 @@ _GA_FORMATS = {"audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 
 
 def output_format(session: dict[str, Any], direction: str = "output") -> AudioFormat | None:
-    """The audio format a ``session`` object announces (GA or beta shape), if any.
+    """Return the audio format a ``session`` object announces (GA or beta shape), if any.
 
     ``direction`` is ``output`` (model speech) or ``input`` (the user's audio).
 
@@ -117,7 +117,7 @@ class AudioTally:
         return 20.0 * math.log10(math.sqrt(self._sum_squares / self._samples) / FULL_SCALE)
 
     def summary(self) -> dict[str, Any]:
-        """The totals as a JSON-able dict (the token events' ``meta["audio"]``)."""
+        """Return the totals as a JSON-able dict (the token events' ``meta["audio"]``)."""
         level = self.rms_dbfs()
         return {"chunks": self.chunks, "bytes": self.bytes, "seconds": round(self.seconds, 6),
                 "rms_dbfs": None if level is None else round(level, 2)}

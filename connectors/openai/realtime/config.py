@@ -122,7 +122,7 @@ class RelayConfig:
                            urlunsplit((scheme, parts.netloc, parts.path, "", "")))
 
     def upstream_url(self, query_string: str) -> str:
-        """The upstream URL for one client connection (its query string appended).
+        """Return the upstream URL for one client connection (its query string appended).
 
         >>> RelayConfig(upstream="wss://h/v1/realtime", client_keys=frozenset("k")
         ...             ).upstream_url("model=gpt-realtime")
@@ -139,7 +139,7 @@ def keys_from_env(env: Mapping[str, str] = os.environ) -> frozenset[str]:
 
 def upstream_key_from(env: Mapping[str, str] = os.environ,
                       key_file: str | None = None) -> str | None:
-    """The upstream key: from ``key_file`` when given, else ``MIDSTREAM_UPSTREAM_API_KEY``."""
+    """Read the upstream key: from ``key_file`` when given, else ``MIDSTREAM_UPSTREAM_API_KEY``."""
     if key_file is not None:
         try:
             key = Path(key_file).read_text().strip()

@@ -75,7 +75,7 @@ FAMILIES = tuple(sorted({name for _, name in _FAMILIES} | {"other"}))
 
 
 def family(event_type: str) -> str:
-    """The bounded family of an event type, for metric labels (unknown types are ``other``)."""
+    """Return the bounded family of an event type, for metric labels (unknown types are ``other``)."""
     for prefix, name in _FAMILIES:
         if event_type.startswith(prefix):
             return name

@@ -18,7 +18,7 @@ __all__ = ["kafka_clients"]
 
 def kafka_clients(config: RelayConfig, env: Mapping[str, str] = os.environ
                   ) -> tuple[Producer | None, ControlFollower | None]:
-    """The tap's producer and the (not yet started) control follower; none without brokers.
+    """Make the tap's producer and the (not yet started) control follower; none without brokers.
 
     Both get the librdkafka settings from ``MIDSTREAM_KAFKA_*``, as the job does,
     so the relay reaches a TLS or SASL broker the same way.

@@ -67,7 +67,7 @@ UPSTREAM_CONNECT_SECONDS = 15.0
 
 
 def _parse(text: str) -> dict[str, Any] | None:
-    """A text frame's JSON object, or None (such frames are relayed, never tapped)."""
+    """Parse a text frame's JSON object, or None (such frames are relayed, never tapped)."""
     try:
         event = json.loads(text)
     except ValueError:
@@ -76,7 +76,7 @@ def _parse(text: str) -> dict[str, Any] | None:
 
 
 def _sendable(code: int | None) -> int:
-    """A close code that may be sent on: 1005, 1006 and 1015 are reserved for reporting."""
+    """Return a close code that may be sent on: 1005, 1006 and 1015 are reserved for reporting."""
     if code is None or code in (1005, 1006, 1015) or not 1000 <= code <= 4999:
         return 1000
     return code
@@ -84,7 +84,7 @@ def _sendable(code: int | None) -> int:
 
 def error_response(status: int, message: str, code: str,
                    kind: str = "invalid_request_error") -> web.Response:
-    """An OpenAI-style JSON error."""
+    """Make an OpenAI-style JSON error."""
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     return web.json_response(body, status=status)
 
@@ -163,7 +163,7 @@ class RealtimeRelay:
                             content_type="text/plain", charset="utf-8")
 
     def _identify(self, request: web.Request) -> tuple[str | None, list[str]]:
-        """The id of the client's valid key (None: no valid key); subprotocols to forward."""
+        """Return the id of the client's valid key (None: no valid key); subprotocols to forward."""
         offered: list[str] = []
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
                      if p.strip()]

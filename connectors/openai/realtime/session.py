@@ -146,7 +146,7 @@ class SessionTap:
         self._event_ids = itertools.count(1)
 
     def stream_id(self, response_id: str) -> str:
-        """The Kafka stream id of one response."""
+        """Return the Kafka stream id of one response."""
         return f"realtime-{self.connection_id}-{response_id}"
 
     # -- events from the upstream -------------------------------------------------------------
@@ -303,7 +303,7 @@ class SessionTap:
                                       delivered_chars=state.publisher.chars)
 
     def close(self) -> None:
-        """The connection closed: responses still live end as ``disconnected``."""
+        """Close with the connection: responses still live end as ``disconnected``."""
         for state in list(self.live.values()):
             self._end(state, "disconnected", None)
 

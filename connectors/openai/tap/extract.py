@@ -46,7 +46,7 @@ from midstream.connectors.openai.publisher import TokenPublisher
 
 
 def _dump(model: Any) -> dict[str, Any] | None:
-    """A pydantic model (or mapping) as a plain JSON-able dict."""
+    """Dump a pydantic model (or mapping) as a plain JSON-able dict."""
     if model is None:
         return None
     if isinstance(model, dict):
@@ -195,7 +195,7 @@ Extractor = ChatChunkExtractor | ResponsesEventExtractor
 
 
 def extractor_for(item: Any, publisher: TokenPublisher) -> Extractor:
-    """The extractor matching the first item of a stream.
+    """Pick the extractor matching the first item of a stream.
 
     >>> from types import SimpleNamespace as NS
     >>> from midstream.connectors.openai.publisher import TokenPublisher
