@@ -27,20 +27,23 @@ from midstream.grafana.panels import panel as _panel
 from midstream.grafana.panels import quantile as _quantile
 from midstream.grafana.panels import queries, to_json
 
-__all__ = ["build_dashboard", "queries", "to_json"]
+__all__ = ["JOB_ONLY", "build_dashboard", "queries", "to_json"]
+
+JOB_ONLY = 'route=""'
+"""The job's GenAI histograms have no ``route`` label; the gateway's same-named ones do."""
 
 def build_dashboard() -> Dashboard:
     """Build the dashboard object (see :func:`to_json`)."""
     rate = "[$__rate_interval]"
     panels = [
         _panel("Time to first token", {
-            "p50": _quantile(0.5, m.TIME_TO_FIRST_CHUNK),
-            "p95": _quantile(0.95, m.TIME_TO_FIRST_CHUNK),
-            "p99 by model": _quantile(0.99, m.TIME_TO_FIRST_CHUNK, "gen_ai_request_model"),
+            "p50": _quantile(0.5, m.TIME_TO_FIRST_CHUNK, where=JOB_ONLY),
+            "p95": _quantile(0.95, m.TIME_TO_FIRST_CHUNK, where=JOB_ONLY),
+            "p99 by model": _quantile(0.99, m.TIME_TO_FIRST_CHUNK, "gen_ai_request_model", JOB_ONLY),
         }, "s", 0, 0),
         _panel("Inter-token latency", {
-            "p50": _quantile(0.5, m.TIME_PER_OUTPUT_CHUNK),
-            "p99": _quantile(0.99, m.TIME_PER_OUTPUT_CHUNK),
+            "p50": _quantile(0.5, m.TIME_PER_OUTPUT_CHUNK, where=JOB_ONLY),
+            "p99": _quantile(0.99, m.TIME_PER_OUTPUT_CHUNK, where=JOB_ONLY),
         }, "s", 12, 0),
         _panel("Streams", {
             "started/s": f"sum(rate({m.STREAMS_STARTED}_total{rate}))",

@@ -34,3 +34,13 @@ def test_json_is_importable():
     data = json.loads(to_json(build_dashboard()))
     assert data["uid"] == "midstream-llm" and len(data["panels"]) == 8
     assert len({p["id"] for p in data["panels"]}) == 8
+
+
+def test_genai_panels_leave_out_the_gateways_series_of_the_same_names() -> None:
+    from midstream.core import metrics as m
+    from midstream.grafana.llm_stream_dashboard import build_dashboard, queries
+
+    shared = (m.TIME_TO_FIRST_CHUNK, m.TIME_PER_OUTPUT_CHUNK, m.OPERATION_DURATION, m.TOKEN_USAGE)
+    genai = [q for q in queries(build_dashboard()) if any(name in q for name in shared)]
+    assert genai
+    assert all('route=""' in q for q in genai), genai
