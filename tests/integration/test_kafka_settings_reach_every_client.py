@@ -21,6 +21,7 @@ import pytest
 
 from midstream.cli.main import main as midstream_main
 from midstream.connectors.kafka import ClientSettings, make_producer
+from midstream.connectors.kafka import sink as kafka_sink
 from midstream.connectors.media.publisher import KafkaRecordPublisher
 from midstream.connectors.openai.control import ControlFollower
 from midstream.connectors.openai.realtime.config import RelayConfig
@@ -102,11 +103,19 @@ USERS: dict[str, tuple[Callable[[str, str, dict[str, str]], list[Any]], tuple[st
 
 @pytest.fixture
 def clients() -> Iterator[list[Any]]:
+    """The clients a test makes, closed after it (they point at a broker they cannot log in to)."""
     made: list[Any] = []
+    shared_before = set(kafka_sink._producers)
     yield made
     for client in made:
         if isinstance(client, ControlFollower):
             client.stop()
+        elif callable(getattr(client, "close", None)):
+            client.close()
+    # The job's sink shares one producer per process and settings; forget the ones made here,
+    # or they go on retrying their SASL login for the rest of the test session.
+    for settings in set(kafka_sink._producers) - shared_before:
+        kafka_sink._producers.pop(settings).purge()
 
 
 @pytest.mark.parametrize("user", sorted(USERS))
