@@ -97,6 +97,7 @@ def analyse_windows(
     offset: timedelta | None = None,
     wait_for: timedelta = timedelta(0),
     align_to: datetime = EPOCH,
+    live: bool = False,
 ) -> SeriesWindows[R]:
     """Apply ``analyse(ts, values)`` to every event-time window of every key.
 
@@ -115,18 +116,29 @@ def analyse_windows(
         Distance between window starts. None (or equal to ``length``) gives tumbling
         windows; smaller gives sliding, overlapping windows.
     wait_for
-        How long, in processing time, to wait for out-of-order samples before a
-        window closes (Bytewax's ``wait_for_system_duration``). Bytewax's event
-        clock also advances with processing time, so a slow analysis or a busy
-        worker can make on-time samples late: leave slack, and watch ``late``.
+        How far behind the newest sample of its key a sample may be and still
+        count (out-of-order slack); older samples come out on ``late``.
     align_to
         Where windows are aligned; the Unix epoch by default.
+    live
+        False (the default): the watermark moves with event time only, so the
+        same samples give the same windows however fast or slow the machine,
+        and a key's last window closes when newer samples or the end of the
+        input arrive. True: it also advances with the system clock between
+        samples (Bytewax's default), which closes windows of a silent key
+        while it is silent, at the price of results that depend on processing
+        speed: a slow analysis or a busy worker can make on-time samples late.
     """
     if length <= timedelta(0):
         raise ValueError("length must be a positive timedelta")
     if offset is not None and not timedelta(0) < offset <= length:
         raise ValueError("offset must be positive and at most length (None means tumbling)")
-    clock = win.EventClock(_sample_time, wait_for_system_duration=wait_for)
+    if live:
+        clock = win.EventClock(_sample_time, wait_for_system_duration=wait_for)
+    else:
+        # A clock that never moves: the watermark is the newest sample's time minus wait_for.
+        clock = win.EventClock(_sample_time, wait_for_system_duration=wait_for,
+                               now_getter=_frozen_now, to_system_utc=_no_system_time)
     windower: win.Windower[Any]
     step = length if offset is None else offset
     if step == length:
@@ -211,6 +223,16 @@ def lyapunov_of_window(ts: np.ndarray, values: np.ndarray) -> LyapunovResult:
     """
     dt = float(np.mean(np.diff(ts))) if ts.shape[0] > 1 else 1.0
     return largest_lyapunov(values, dt=dt if dt > 0 else 1.0)
+
+
+def _frozen_now() -> datetime:
+    return EPOCH
+
+
+def _no_system_time(_: datetime) -> datetime | None:
+    # A window closes when the watermark passes it (new samples or the end of the input),
+    # never at a system time.
+    return None
 
 
 def _sample_time(sample: Sample) -> datetime:

@@ -171,3 +171,18 @@ def test_sliding_regime_monitor_per_key_flags_the_switch_within_50_samples():
     kinds = [(round((s.ts - 1_000.0) * 20), r.kind) for _, (s, r) in out]
     assert all(kind == "periodic" for i, kind in kinds if i < switch)
     assert any(kind != "periodic" for i, kind in kinds if switch <= i <= switch + 50)
+
+
+def test_a_slow_analysis_makes_no_sample_late() -> None:
+    """The watermark follows event time, not the machine: the same samples, the same windows."""
+    import time
+
+    items = [("s", Sample(1_000.0 + 0.25 * i, float(i))) for i in range(24)]
+
+    def slow(ts: np.ndarray, x: np.ndarray) -> int:
+        time.sleep(0.6)  # longer than the event-time gap between samples
+        return len(x)
+
+    down, late = run_windows(items, length=timedelta(seconds=2.0), analyse=slow)
+    assert late == []
+    assert [r.result for _, r in down] == [8, 8, 8]
