@@ -6,6 +6,7 @@ import itertools
 import pickle
 import random
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from midstream.core.config import BUNDLED_RULES
 from midstream.core.rules_file import load_rules
 from midstream.operators.text_rules import Rule, RuleSet, TextScanState, fold, luhn_valid
+from tests.operators.backtracking_rules import BacktrackingRuleSet
 
 
 def feed(rules: RuleSet, pieces: list[str]) -> list[tuple[str, int, int, int]]:
@@ -129,6 +131,10 @@ def test_invalid_rules_name_the_problem():
         Rule(name="x")
     with pytest.raises(ValueError, match="bad pattern"):
         Rule(name="x", pattern="(")
+    with pytest.raises(ValueError, match="rule 'x': unsupported pattern: back-references"):
+        Rule(name="x", pattern=r"(\w)\1")
+    with pytest.raises(ValueError, match="rule 'x': unsupported anchor: lookarounds"):
+        Rule(name="x", pattern=r"\d+", anchor=r"(?=\d+)\d")
     with pytest.raises(ValueError, match="duplicate rule names"):
         RuleSet([Rule(name="x", phrases=("a",)), Rule(name="x", phrases=("b",))])
 
@@ -173,3 +179,43 @@ def test_bundled_rules_on_random_prose_find_nothing():
     for _ in range(5000):
         found += BUNDLED.scan(state, " " + rng.choice(words))
     assert found == []
+
+
+OLD_BUNDLED = BacktrackingRuleSet(load_rules(BUNDLED_RULES))
+FRAGMENTS = [
+    " ", "the ", "Mail ", "bob.smith", "@", "example", ".org", ".c", "4111 1111 1111 1111",
+    "4111111111111112", "+1 ", "(555) 123-4567", "555.123.4567", "-", "sk-", "abcdEFGH1234ijkl5678",
+    "AKIA", "ABCDEFGHIJKLMNOP", "-----BEGIN RSA PRIVATE KEY-----", "I’m sorry", "I can't help with",
+    "talk to a human", "é", "Straße", "٣٤", "0", "12", "\n", ",", "x@y", ".",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    fragments=st.lists(st.sampled_from(FRAGMENTS), max_size=40),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=40),
+)
+def test_bundled_rules_find_what_the_backtracking_engine_found(fragments, cuts):
+    """Same matches, same spans, at the same delta, whatever the chunking."""
+    pieces = split_at("".join(fragments), cuts)
+    assert feed(BUNDLED, pieces) == feed(OLD_BUNDLED, pieces)
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "a" * n + "@",
+    lambda n: "x@" + "a." * (n // 2),
+    lambda n: "1" * n,
+    lambda n: "a@b." * (n // 4),
+])
+def test_one_huge_adversarial_delta_is_not_quadratic(make):
+    """4x the delta costs far less than the 16x a quadratic scan would (the old one took seconds)."""
+    def best(n: int) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            BUNDLED.scan(TextScanState(), make(n))
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    small, large = best(16_000), best(64_000)
+    assert large / max(small, 2e-3) < 8, (small, large)
