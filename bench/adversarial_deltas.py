@@ -137,6 +137,9 @@ def number_case(analyzer: StreamAnalyzer, values: Callable[[int], tuple[float, f
 
 def rows(args: argparse.Namespace) -> Iterator[tuple[str, list[float], float | None]]:
     analyzer = StreamAnalyzer.with_defaults()
+    # Warm up: numba compiles the series kernels on first use, once per process.
+    number_case(analyzer, NUMBER_CASES["normal stream (peer)"], args.number_deltas)
+    text_case(analyzer, prose(1000) + " bob@example.org 4111 1111 1111 1111", 1)
     old = BacktrackingRuleSet(load_rules(BUNDLED_RULES))
     for name, make in TEXT_CASES.items():
         text = make()

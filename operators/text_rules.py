@@ -82,22 +82,22 @@ def luhn_valid(text: str) -> bool:
     >>> luhn_valid("4111 1111 1111 1111"), luhn_valid("4111 1111 1111 1112")
     (True, False)
     """
-    digits = [ord(c) - 48 for c in text if "0" <= c <= "9"]
+    digits = _NOT_ASCII_DIGIT.sub("", text)
     if len(digits) < 12:
         return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    total = sum(map(int, digits[-1::-2])) + sum(map(_LUHN_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0
+
+
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]+")
+_LUHN_DOUBLED = {str(d): (2 * d if d < 5 else 2 * d - 9) for d in range(10)}
 
 
 VALIDATORS: dict[str, Callable[[str], bool]] = {"luhn": luhn_valid}
 ANCHOR_OVERLAP = 16
 """Characters before each delta re-searched for anchors split across deltas."""
+MAX_MATCHES_PER_DELTA = 32
+"""Matches of one pattern reported one by one per delta; the next one runs to the text's end."""
 
 
 @dataclass(frozen=True)
@@ -411,6 +411,7 @@ class RuleSet:
                 if last is None or last <= state.offset + new_at - rule.max_span:
                     continue
             validator = compiled.validator
+            reported = 0
             for m_start, m_end in compiled.pattern.spans(text, begin):
                 if m_end <= new_at or m_end == m_start:
                     continue
@@ -422,6 +423,14 @@ class RuleSet:
                     continue
                 if validator is not None and not validator(state.text[m_start:m_end]):
                     continue
+                if reported == MAX_MATCHES_PER_DELTA:
+                    # A flood of matches in one delta: one more match covers the rest of the
+                    # text, so nothing leaks and neither the scan nor its records keep growing.
+                    end = state.offset + len(state.text)
+                    state.last_span[rule_index] = (start, end)
+                    out.append(RuleMatch(rule, start, end))
+                    break
+                reported += 1
                 state.last_span[rule_index] = (start, end)
                 out.append(RuleMatch(rule, start, end))
                 if rule.reports_once:

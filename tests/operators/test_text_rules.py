@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from midstream.core.config import BUNDLED_RULES
 from midstream.core.rules_file import load_rules
-from midstream.operators.text_rules import Rule, RuleSet, TextScanState, fold, luhn_valid
+from midstream.operators.text_rules import (
+    MAX_MATCHES_PER_DELTA,
+    Rule,
+    RuleSet,
+    TextScanState,
+    fold,
+    luhn_valid,
+)
 from tests.operators.backtracking_rules import BacktrackingRuleSet
 
 
@@ -179,6 +186,14 @@ def test_bundled_rules_on_random_prose_find_nothing():
     for _ in range(5000):
         found += BUNDLED.scan(state, " " + rng.choice(words))
     assert found == []
+
+
+def test_a_flood_of_matches_in_one_delta_is_cut_short_but_all_covered():
+    delta = "a@b.cc " * 100 + "tail"
+    found = [(m.start, m.end) for m in BUNDLED.scan(TextScanState(), delta)]
+    assert len(found) == MAX_MATCHES_PER_DELTA + 1
+    assert found[:3] == [(0, 6), (7, 13), (14, 20)]
+    assert found[-1] == (7 * MAX_MATCHES_PER_DELTA, len(delta))
 
 
 OLD_BUNDLED = BacktrackingRuleSet(load_rules(BUNDLED_RULES))
