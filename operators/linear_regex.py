@@ -300,12 +300,19 @@ class LinearPattern:
         After an empty match the search goes on one character later.
         """
         end_of_text = len(encoded)
+        first, after_start = self._compiled._regexp.Match, self._after_start._regexp.Match
+        looks_behind = self._looks_behind
         while pos <= end_of_text:
-            span = self.search(encoded, pos)
-            if span is None:
+            # search(), inlined: a delta full of near-misses makes thousands of calls.
+            if looks_behind and pos > 0:
+                spans = after_start(_UNANCHORED, encoded, _back_one_character(encoded, pos),
+                                    end_of_text)
+            else:
+                spans = first(_UNANCHORED, encoded, pos, end_of_text)
+            if spans[0][0] < 0:
                 return
-            yield span
-            start, end = span
+            start, end = spans[1]
+            yield start, end
             if end > start:
                 pos = end
             elif end >= end_of_text:

@@ -256,8 +256,12 @@ class _Finder:
                 yield m.span()
             return
         assert self.linear is not None
-        offsets = Utf8Offsets(text.text, text.encoded)
-        for start, end in self.linear.finditer(text.encoded, text.byte(pos)):
+        encoded = text.encoded
+        if len(encoded) == len(text.text):  # ASCII: byte offsets are character offsets
+            yield from self.linear.finditer(encoded, pos)
+            return
+        offsets = Utf8Offsets(text.text, encoded)
+        for start, end in self.linear.finditer(encoded, text.byte(pos)):
             yield offsets.char(start), offsets.char(end)
 
     def first_end(self, text: _Text, pos: int) -> int | None:
