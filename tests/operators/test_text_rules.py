@@ -234,3 +234,12 @@ def test_one_huge_adversarial_delta_is_not_quadratic(make):
 
     small, large = best(16_000), best(64_000)
     assert large / max(small, 2e-3) < 8, (small, large)
+
+
+def test_rules_file_rejects_what_the_linear_engine_cannot_run_naming_the_rule():
+    from midstream.core.exceptions import RulesFileError
+    from midstream.core.rules_file import parse_rules
+
+    with pytest.raises(RulesFileError, match=r"rule #1: rule 'twice': unsupported pattern: "
+                                             r"back-references are not supported"):
+        parse_rules("[[rule]]\nname = \"twice\"\npattern = '(\\w+) \\1'\n")
