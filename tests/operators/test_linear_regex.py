@@ -119,9 +119,9 @@ def test_offsets_going_back_restart_from_the_nearer_end():
 def _best_time(pattern: LinearPattern, encoded: bytes) -> float:
     best = float("inf")
     for _ in range(3):
-        started = time.perf_counter()
+        started = time.thread_time()
         list(pattern.finditer(encoded, 0))
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.thread_time() - started)
     return best
 
 
