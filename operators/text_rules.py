@@ -266,6 +266,9 @@ class _Finder:
 
     def first_end(self, text: _Text, pos: int) -> int | None:
         """Return the end of the first match from ``pos``, or ``None``."""
+        if self.backtracking is not None:
+            found = self.backtracking.search(text.text, pos)
+            return None if found is None else found.end()
         return next((end for _, end in self.spans(text, pos)), None)
 
     def last_end(self, text: _Text, pos: int) -> int | None:
@@ -324,9 +327,11 @@ class RuleSet:
         anchors = {(r.anchor, r.ignore_case) for r in self.rules if r.anchor is not None}
         # Whether any anchor occurs at all, in one pass when every anchor stays on `re`:
         # plain prose usually has none.
+        self._any_anchor_re: re.Pattern[str] | None = None
+        self._any_anchor: tuple[_Finder, ...] = ()
         if anchors and all(repetition_free(a, i) for a, i in anchors):
             either = "|".join(sorted(f"(?i:{a})" if i else f"(?:{a})" for a, i in anchors))
-            self._any_anchor: tuple[_Finder, ...] = (_Finder(either, False),)
+            self._any_anchor_re = re.compile(either)
         else:
             self._any_anchor = tuple(_Finder(a, i) for a, i in sorted(anchors))
         self._all_anchored = all(c.anchor is not None for c in self._patterns)
@@ -383,10 +388,13 @@ class RuleSet:
                 out.append(RuleMatch(rule, absolute, absolute + len(phrase), phrase))
 
     def _scan_patterns(self, state: TextScanState, new_at: int, out: list[RuleMatch]) -> None:
-        text = _Text(state.text)
         # Anchors may straddle deltas: look a little before the new text too.
         anchor_from = max(0, new_at - ANCHOR_OVERLAP)
-        any_anchor = any(a.first_end(text, anchor_from) is not None for a in self._any_anchor)
+        text = _Text(state.text)
+        if self._any_anchor_re is not None:
+            any_anchor = self._any_anchor_re.search(state.text, anchor_from) is not None
+        else:
+            any_anchor = any(a.first_end(text, anchor_from) is not None for a in self._any_anchor)
         if not any_anchor and self._all_anchored and (
             state.offset + new_at >= state.anchors_live_until
         ):
