@@ -8,6 +8,10 @@ the delta where it first becomes certain.
 
 Phrases are matched case-insensitively, with typographic quotes folded to
 ASCII ones; regular expressions run on the original text with their own flags.
+Both run in time linear in the text, whatever it holds: phrases on an
+Aho–Corasick automaton, patterns on RE2 through
+:mod:`midstream.operators.linear_regex` (which lists the few differences from
+Python's ``re``), and anchors on ``re`` only when they have no quantifier.
 
 Examples
 --------
@@ -28,10 +32,18 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import ahocorasick
+
+from midstream.operators.linear_regex import (
+    LinearPattern,
+    Utf8Offsets,
+    byte_offset,
+    encode,
+    repetition_free,
+)
 
 RULE_CATEGORIES = ("intent", "policy", "pii", "custom")
 RULE_ACTIONS = ("flag", "stop", "redact")
@@ -70,22 +82,22 @@ def luhn_valid(text: str) -> bool:
     >>> luhn_valid("4111 1111 1111 1111"), luhn_valid("4111 1111 1111 1112")
     (True, False)
     """
-    digits = [ord(c) - 48 for c in text if "0" <= c <= "9"]
+    digits = _NOT_ASCII_DIGIT.sub("", text)
     if len(digits) < 12:
         return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    total = sum(map(int, digits[-1::-2])) + sum(map(_LUHN_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0
+
+
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]+")
+_LUHN_DOUBLED = {str(d): (2 * d if d < 5 else 2 * d - 9) for d in range(10)}
 
 
 VALIDATORS: dict[str, Callable[[str], bool]] = {"luhn": luhn_valid}
 ANCHOR_OVERLAP = 16
 """Characters before each delta re-searched for anchors split across deltas."""
+MAX_MATCHES_PER_DELTA = 32
+"""Matches of one pattern reported one by one per delta; the next one runs to the text's end."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,9 @@ class Rule:
     phrases
         Literal phrases, matched case-insensitively anywhere in the text.
     pattern
-        A Python regular expression, matched on the original text.
+        A Python regular expression, matched on the original text in linear
+        time; constructs the linear-time engine cannot run are rejected here
+        (:mod:`midstream.operators.linear_regex`).
     action
         ``flag`` (insight only), ``stop`` or ``redact`` (insight plus control event).
     severity
@@ -159,6 +173,10 @@ class Rule:
                 re.compile(regex)
             except re.error as exc:
                 raise ValueError(f"rule {self.name!r}: bad {label}: {exc}") from exc
+            try:
+                _Finder(regex, self.ignore_case, linear=label == "pattern")
+            except ValueError as exc:
+                raise ValueError(f"rule {self.name!r}: unsupported {label}: {exc}") from exc
         if self.anchor is not None and self.pattern is None:
             raise ValueError(f"rule {self.name!r}: 'anchor' needs a 'pattern'")
 
@@ -201,13 +219,73 @@ class TextScanState:
         return self.offset + len(self.text)
 
 
+class _Text:
+    """The text being scanned, encoded as UTF-8 for RE2 only if a pattern needs it."""
+
+    __slots__ = ("_encoded", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._encoded: bytes | None = None
+
+    @property
+    def encoded(self) -> bytes:
+        if self._encoded is None:
+            self._encoded = encode(self.text)
+        return self._encoded
+
+    def byte(self, char: int) -> int:
+        return byte_offset(self.text, self.encoded, char)
+
+
+class _Finder:
+    """A regular expression searched by ``re`` when it cannot backtrack, by RE2 otherwise."""
+
+    def __init__(self, pattern: str, ignore_case: bool, linear: bool = False) -> None:
+        self.linear: LinearPattern | None = None
+        self.backtracking: re.Pattern[str] | None = None
+        if linear or not repetition_free(pattern, ignore_case):
+            self.linear = LinearPattern(pattern, ignore_case)
+        else:
+            self.backtracking = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+
+    def spans(self, text: _Text, pos: int) -> Iterator[tuple[int, int]]:
+        """Yield the character spans of non-overlapping matches from ``pos``."""
+        if self.backtracking is not None:
+            for m in self.backtracking.finditer(text.text, pos):
+                yield m.span()
+            return
+        assert self.linear is not None
+        encoded = text.encoded
+        if len(encoded) == len(text.text):  # ASCII: byte offsets are character offsets
+            yield from self.linear.finditer(encoded, pos)
+            return
+        offsets = Utf8Offsets(text.text, encoded)
+        for start, end in self.linear.finditer(encoded, text.byte(pos)):
+            yield offsets.char(start), offsets.char(end)
+
+    def first_end(self, text: _Text, pos: int) -> int | None:
+        """Return the end of the first match from ``pos``, or ``None``."""
+        if self.backtracking is not None:
+            found = self.backtracking.search(text.text, pos)
+            return None if found is None else found.end()
+        return next((end for _, end in self.spans(text, pos)), None)
+
+    def last_end(self, text: _Text, pos: int) -> int | None:
+        """Return the end of the last match from ``pos``, or ``None``."""
+        last = None
+        for _, end in self.spans(text, pos):
+            last = end
+        return last
+
+
 @dataclass(frozen=True, slots=True)
 class _CompiledPattern:
     index: int
     rule: Rule
-    pattern: re.Pattern[str]
+    pattern: _Finder
     validator: Callable[[str], bool] | None
-    anchor: re.Pattern[str] | None
+    anchor: _Finder | None
 
 
 class RuleSet:
@@ -235,25 +313,27 @@ class RuleSet:
                 self._longest_phrase = max(self._longest_phrase, len(key))
             automaton.make_automaton()
             self._automaton = automaton
-        flags = {True: re.IGNORECASE, False: 0}
         self._patterns: tuple[_CompiledPattern, ...] = tuple(
             _CompiledPattern(
                 index=i,
                 rule=r,
-                pattern=re.compile(r.pattern, flags[r.ignore_case]),
+                pattern=_Finder(r.pattern, r.ignore_case, linear=True),
                 validator=VALIDATORS[r.validator] if r.validator else None,
-                anchor=None if r.anchor is None else re.compile(r.anchor, flags[r.ignore_case]),
+                anchor=None if r.anchor is None else _Finder(r.anchor, r.ignore_case),
             )
             for i, r in enumerate(self.rules)
             if r.pattern is not None
         )
-        anchors = {
-            f"(?i:{r.anchor})" if r.ignore_case else f"(?:{r.anchor})"
-            for r in self.rules
-            if r.anchor is not None
-        }
-        # One pass that says whether any anchor occurs at all: plain prose usually has none.
-        self._any_anchor = re.compile("|".join(sorted(anchors))) if anchors else None
+        anchors = {(r.anchor, r.ignore_case) for r in self.rules if r.anchor is not None}
+        # Whether any anchor occurs at all, in one pass when every anchor stays on `re`:
+        # plain prose usually has none.
+        self._any_anchor_re: re.Pattern[str] | None = None
+        self._any_anchor: tuple[_Finder, ...] = ()
+        if anchors and all(repetition_free(a, i) for a, i in anchors):
+            either = "|".join(sorted(f"(?i:{a})" if i else f"(?:{a})" for a, i in anchors))
+            self._any_anchor_re = re.compile(either)
+        else:
+            self._any_anchor = tuple(_Finder(a, i) for a, i in sorted(anchors))
         self._all_anchored = all(c.anchor is not None for c in self._patterns)
         self._longest_pattern = max(
             (r.max_span for r in self.rules if r.pattern is not None), default=0
@@ -308,10 +388,13 @@ class RuleSet:
                 out.append(RuleMatch(rule, absolute, absolute + len(phrase), phrase))
 
     def _scan_patterns(self, state: TextScanState, new_at: int, out: list[RuleMatch]) -> None:
-        text = state.text
         # Anchors may straddle deltas: look a little before the new text too.
         anchor_from = max(0, new_at - ANCHOR_OVERLAP)
-        any_anchor = self._any_anchor is not None and self._any_anchor.search(text, anchor_from)
+        text = _Text(state.text)
+        if self._any_anchor_re is not None:
+            any_anchor = self._any_anchor_re.search(state.text, anchor_from) is not None
+        else:
+            any_anchor = any(a.first_end(text, anchor_from) is not None for a in self._any_anchor)
         if not any_anchor and self._all_anchored and (
             state.offset + new_at >= state.anchors_live_until
         ):
@@ -323,9 +406,13 @@ class RuleSet:
             begin = max(0, new_at - rule.max_span)
             if compiled.anchor is not None:
                 if any_anchor:
-                    seen = None
-                    for a in compiled.anchor.finditer(text, anchor_from):
-                        seen = a.end()
+                    # Only the last anchor within max_span of the end matters from here on;
+                    # searching just there keeps a delta full of anchors linear. An anchor
+                    # before that region (found by first_end) can only rule matches out.
+                    near_end = max(anchor_from, len(state.text) - rule.max_span - ANCHOR_OVERLAP)
+                    seen = compiled.anchor.last_end(text, near_end)
+                    if seen is None:
+                        seen = compiled.anchor.first_end(text, anchor_from)
                     if seen is not None:
                         state.anchor_at[rule_index] = state.offset + seen
                         state.anchors_live_until = max(state.anchors_live_until,
@@ -336,17 +423,26 @@ class RuleSet:
                 if last is None or last <= state.offset + new_at - rule.max_span:
                     continue
             validator = compiled.validator
-            for m in compiled.pattern.finditer(text, begin):
-                if m.end() <= new_at or m.end() == m.start():
+            reported = 0
+            for m_start, m_end in compiled.pattern.spans(text, begin):
+                if m_end <= new_at or m_end == m_start:
                     continue
-                start, end = state.offset + m.start(), state.offset + m.end()
+                start, end = state.offset + m_start, state.offset + m_end
                 previous = state.last_span.get(rule_index)
                 if previous is not None and start < previous[1] and end > previous[0]:
                     # The same match, grown by the new text: extend, don't repeat.
                     state.last_span[rule_index] = (min(start, previous[0]), max(end, previous[1]))
                     continue
-                if validator is not None and not validator(m.group()):
+                if validator is not None and not validator(state.text[m_start:m_end]):
                     continue
+                if reported == MAX_MATCHES_PER_DELTA:
+                    # A flood of matches in one delta: one more match covers the rest of the
+                    # text, so nothing leaks and neither the scan nor its records keep growing.
+                    end = state.offset + len(state.text)
+                    state.last_span[rule_index] = (start, end)
+                    out.append(RuleMatch(rule, start, end))
+                    break
+                reported += 1
                 state.last_span[rule_index] = (start, end)
                 out.append(RuleMatch(rule, start, end))
                 if rule.reports_once:

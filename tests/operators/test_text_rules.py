@@ -6,6 +6,7 @@ import itertools
 import pickle
 import random
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,15 @@ from hypothesis import strategies as st
 
 from midstream.core.config import BUNDLED_RULES
 from midstream.core.rules_file import load_rules
-from midstream.operators.text_rules import Rule, RuleSet, TextScanState, fold, luhn_valid
+from midstream.operators.text_rules import (
+    MAX_MATCHES_PER_DELTA,
+    Rule,
+    RuleSet,
+    TextScanState,
+    fold,
+    luhn_valid,
+)
+from tests.operators.backtracking_rules import BacktrackingRuleSet
 
 
 def feed(rules: RuleSet, pieces: list[str]) -> list[tuple[str, int, int, int]]:
@@ -129,6 +138,10 @@ def test_invalid_rules_name_the_problem():
         Rule(name="x")
     with pytest.raises(ValueError, match="bad pattern"):
         Rule(name="x", pattern="(")
+    with pytest.raises(ValueError, match="rule 'x': unsupported pattern: back-references"):
+        Rule(name="x", pattern=r"(\w)\1")
+    with pytest.raises(ValueError, match="rule 'x': unsupported anchor: lookarounds"):
+        Rule(name="x", pattern=r"\d+", anchor=r"(?=\d+)\d")
     with pytest.raises(ValueError, match="duplicate rule names"):
         RuleSet([Rule(name="x", phrases=("a",)), Rule(name="x", phrases=("b",))])
 
@@ -173,3 +186,62 @@ def test_bundled_rules_on_random_prose_find_nothing():
     for _ in range(5000):
         found += BUNDLED.scan(state, " " + rng.choice(words))
     assert found == []
+
+
+def test_a_flood_of_matches_in_one_delta_is_cut_short_but_all_covered():
+    delta = "a@b.cc " * 100 + "tail"
+    found = [(m.start, m.end) for m in BUNDLED.scan(TextScanState(), delta)]
+    assert len(found) == MAX_MATCHES_PER_DELTA + 1
+    assert found[:3] == [(0, 6), (7, 13), (14, 20)]
+    assert found[-1] == (7 * MAX_MATCHES_PER_DELTA, len(delta))
+
+
+OLD_BUNDLED = BacktrackingRuleSet(load_rules(BUNDLED_RULES))
+FRAGMENTS = [
+    " ", "the ", "Mail ", "bob.smith", "@", "example", ".org", ".c", "4111 1111 1111 1111",
+    "4111111111111112", "+1 ", "(555) 123-4567", "555.123.4567", "-", "sk-", "abcdEFGH1234ijkl5678",
+    "AKIA", "ABCDEFGHIJKLMNOP", "-----BEGIN RSA PRIVATE KEY-----", "I’m sorry", "I can't help with",
+    "talk to a human", "é", "Straße", "٣٤", "0", "12", "\n", ",", "x@y", ".",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    fragments=st.lists(st.sampled_from(FRAGMENTS), max_size=40),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=40),
+)
+def test_bundled_rules_find_what_the_backtracking_engine_found(fragments, cuts):
+    """Same matches, same spans, at the same delta, whatever the chunking."""
+    pieces = split_at("".join(fragments), cuts)
+    assert feed(BUNDLED, pieces) == feed(OLD_BUNDLED, pieces)
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "a" * n + "@",
+    lambda n: "x@" + "a." * (n // 2),
+    lambda n: "1" * n,
+    lambda n: "a@b." * (n // 4),
+    lambda n: ("1 " * 20 + "é") * (n // 41),  # non-ASCII: byte offsets mapped back, many candidates
+])
+def test_one_huge_adversarial_delta_is_not_quadratic(make):
+    """4x the delta costs far less than the 16x a quadratic scan would (the old one took seconds)."""
+    def best(n: int) -> float:
+        times = []
+        for _ in range(3):
+            delta = make(n)
+            started = time.thread_time()  # CPU time: waiting for a busy core is not the scan's
+            BUNDLED.scan(TextScanState(), delta)
+            times.append(time.thread_time() - started)
+        return min(times)
+
+    small, large = best(16_000), best(64_000)
+    assert large / max(small, 2e-3) < 8, (small, large)
+
+
+def test_rules_file_rejects_what_the_linear_engine_cannot_run_naming_the_rule():
+    from midstream.core.exceptions import RulesFileError
+    from midstream.core.rules_file import parse_rules
+
+    with pytest.raises(RulesFileError, match=r"rule #1: rule 'twice': unsupported pattern: "
+                                             r"back-references are not supported"):
+        parse_rules("[[rule]]\nname = \"twice\"\npattern = '(\\w+) \\1'\n")
