@@ -182,3 +182,9 @@ class StreamAnalyzer:
     def on_input_end(self, state: StreamState) -> list[Output]:
         """Return the records the end of a bounded input makes certain (replayed streams' abandonment)."""
         return self.timers.on_input_end(state)
+
+    def forget(self, state: StreamState) -> None:
+        """Drop a stream before its end (its analysis raised): it no longer counts as open."""
+        if state.counted_open and not state.ended:
+            state.counted_open = False
+            self.metrics.streams_open.dec()
