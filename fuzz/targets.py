@@ -173,15 +173,28 @@ def _construct(kind: str, data: bytes) -> Any:
 
 @target("tap_chat_chunks", doc="connectors/openai/tap/extract.py ChatChunkExtractor")
 def _tap_chat_chunks(data: bytes) -> None:
+    _tap(data, "chat")
+
+
+@target("tap_responses_events", doc="connectors/openai/tap/extract.py ResponsesEventExtractor")
+def _tap_responses_events(data: bytes) -> None:
+    _tap(data, "responses")
+
+
+def _tap(data: bytes, kind: str) -> None:
+    """Feed one SDK object per line to the tap's extractor; check every event it publishes."""
     from midstream.connectors.openai.publisher import TokenPublisher
-    from midstream.connectors.openai.tap.extract import ChatChunkExtractor
+    from midstream.connectors.openai.tap.extract import (
+        ChatChunkExtractor,
+        ResponsesEventExtractor,
+    )
 
     publisher = TokenPublisher(None, "t", "s", provider="openai", model=None)
-    extractor = ChatChunkExtractor(publisher)
+    extractor = (ChatChunkExtractor if kind == "chat" else ResponsesEventExtractor)(publisher)
     for line in data.split(b"\n"):
-        chunk = _construct("chat", line)
-        if chunk is not None:
-            extractor.feed(chunk)
+        item = _construct(kind, line)
+        if item is not None:
+            extractor.feed(item)
             _published_is_valid(publisher)
     publisher.end(finish_reason=extractor.finish_reason, usage=extractor.usage)
     _published_is_valid(publisher)
@@ -194,22 +207,6 @@ def _published_is_valid(publisher: Any) -> None:
     if publisher.last_event is not None:
         parsed = events.parse_token_event(events.encode(publisher.last_event))
         assert isinstance(parsed, events.TokenEvent), parsed
-
-
-@target("tap_responses_events", doc="connectors/openai/tap/extract.py ResponsesEventExtractor")
-def _tap_responses_events(data: bytes) -> None:
-    from midstream.connectors.openai.publisher import TokenPublisher
-    from midstream.connectors.openai.tap.extract import ResponsesEventExtractor
-
-    publisher = TokenPublisher(None, "t", "s", provider="openai", model=None)
-    extractor = ResponsesEventExtractor(publisher)
-    for line in data.split(b"\n"):
-        event = _construct("responses", line)
-        if event is not None:
-            extractor.feed(event)
-            _published_is_valid(publisher)
-    publisher.end(finish_reason=extractor.finish_reason, usage=extractor.usage)
-    _published_is_valid(publisher)
 
 
 @target("realtime_frames", doc="connectors/openai/realtime: frame parsing and the session tap, "
