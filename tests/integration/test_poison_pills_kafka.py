@@ -12,7 +12,7 @@ from tests.streams import token_stream
 
 
 def produce_raw(brokers: str, topic: str,
-                messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]
+                messages: list[tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]]]]
                 ) -> None:
     producer = Producer({"bootstrap.servers": brokers, "message.max.bytes": 4_000_000})
     for key, value, headers in messages:
