@@ -158,6 +158,7 @@ def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
     """Build the production flow: Kafka in and out, configured from the environment."""
     env = os.environ if env is None else env
     analyzer = _analyzer_from_env(env)
+    analyzer.warm_up()  # compile the numeric kernels before the first event, not during one
     flow = kafka_dataflow(env, lambda topics: topics.tokens,
                           functools.partial(build_flow, analyzer=analyzer))
     # Modules, rules and the flow live as long as the process: moving them out of the
