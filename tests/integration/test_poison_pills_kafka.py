@@ -86,3 +86,33 @@ def test_a_failing_detector_in_the_real_job_dead_letters_and_the_job_goes_on(kaf
         assert job.poll() is None, "the job stopped"
     finally:
         stop_job(job)
+
+
+def test_poison_records_neither_stop_the_media_job_nor_the_good_streams(kafka_brokers,
+                                                                        make_topics):
+    topics = fresh_topics(make_topics, partitions=1)
+    job = start_job(job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"),
+                    flow="midstream.flows.media")
+    try:
+        big = b"1" + b"0" * 30
+        poison = [
+            (b"cam", b"[" * 5000 + b"]" * 5000, []),
+            (None, b"{" * 5000, []),
+            (b"\xff\xfe", b"\xff" * 64, []),
+            (b"cam", b'{"v":1,"stream_id":"cam","seq":0,"ts":1,"kind":"label","hook":"h",'
+                     b'"label":"l","meta":{"n":' + big + b"}}", [("x", b"\xff" * 1000)]),
+            (b"cam", b'{"v":1,"stream_id":"cam","seq":1,"ts":1,"kind":"video","pts":0,'
+                     b'"width":' + big + b',"height":2,"luma":1,"motion":0}', []),
+        ]
+        good = orjson.dumps({"v": 1, "stream_id": "cam-ok", "seq": 0, "ts": time.time(),
+                             "kind": "status", "status": "connected", "source": "rtmp"})
+        produce_raw(kafka_brokers, topics.media, [*poison, (b"cam-ok", good, [])])
+        assert wait_for(kafka_brokers, topics.insights, {("cam-ok", "connected"),
+                                                         ("cam", "h/l")})
+        dead = consume_all(kafka_brokers, topics.dlq, expect=4, timeout=30)
+        assert sorted(d["reason"] for d in dead) == ["invalid_json", "invalid_json", "schema",
+                                                     "schema"]
+        assert job.poll() is None, "the job stopped"
+    finally:
+        output = stop_job(job)
+    assert "Traceback" not in output, output
