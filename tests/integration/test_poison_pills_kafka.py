@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import orjson
 from confluent_kafka import Producer
@@ -20,6 +22,21 @@ def produce_raw(brokers: str, topic: str,
     assert producer.flush(30) == 0
 
 
+@contextlib.contextmanager
+def tailing_job(brokers: str, make_topics, flow: str, *,
+                traceback_free: bool = True) -> Iterator:
+    """Start ``flow`` tailing fresh topics; on leaving, check it is still up, then stop it."""
+    topics = fresh_topics(make_topics, partitions=1)
+    job = start_job(job_env(brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"), flow=flow)
+    try:
+        yield topics
+        assert job.poll() is None, "the job stopped"
+    finally:
+        output = stop_job(job)
+    if traceback_free:
+        assert "Traceback" not in output, output
+
+
 def wait_for(brokers: str, topic: str, wanted: set[tuple[str, str]],
              timeout: float = 60) -> bool:
     """Wait until ``topic`` holds insights of every (stream, kind) in ``wanted``."""
@@ -33,9 +50,7 @@ def wait_for(brokers: str, topic: str, wanted: set[tuple[str, str]],
 
 
 def test_poison_messages_neither_stop_the_job_nor_the_good_streams(kafka_brokers, make_topics):
-    topics = fresh_topics(make_topics, partitions=1)
-    job = start_job(job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"))
-    try:
+    with tailing_job(kafka_brokers, make_topics, "midstream.flows.llm_stream") as topics:
         now = time.time()
         nested = b"[" * 5000 + b"]" * 5000  # the issue's 10 KB message
         meta_deep = orjson.dumps({"v": 1, "stream_id": "p", "seq": 0, "ts": now,
@@ -60,18 +75,13 @@ def test_poison_messages_neither_stop_the_job_nor_the_good_streams(kafka_brokers
                                                          ("good-1", "summary")})
         dead = consume_all(kafka_brokers, topics.dlq, expect=6, timeout=30)
         assert sorted(d["reason"] for d in dead) == ["invalid_json", *["schema"] * 5]
-        assert job.poll() is None, "the job stopped"
-    finally:
-        output = stop_job(job)
-    assert "Traceback" not in output, output
 
 
 def test_a_failing_detector_in_the_real_job_dead_letters_and_the_job_goes_on(kafka_brokers,
                                                                               make_topics):
-    topics = fresh_topics(make_topics, partitions=1)
-    job = start_job(job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"),
-                    flow="tests.integration.failing_detector_flow")
-    try:
+    # The failure is logged with its traceback: that is the point.
+    with tailing_job(kafka_brokers, make_topics, "tests.integration.failing_detector_flow",
+                     traceback_free=False) as topics:
         now = time.time()
         bad = token_stream("bad-1", ["boom", " I", "'m", " sorry"], t0=now)
         good = token_stream("good-1", [" I", "'m", " sorry"], t0=now)
@@ -83,17 +93,11 @@ def test_a_failing_detector_in_the_real_job_dead_letters_and_the_job_goes_on(kaf
         assert wait_for(kafka_brokers, topics.insights, {
             ("good-1", "apology"), ("good-1", "summary"), ("bad-1", "apology"),
             ("bad-1", "summary")})
-        assert job.poll() is None, "the job stopped"
-    finally:
-        stop_job(job)
 
 
 def test_poison_records_neither_stop_the_media_job_nor_the_good_streams(kafka_brokers,
                                                                         make_topics):
-    topics = fresh_topics(make_topics, partitions=1)
-    job = start_job(job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest"),
-                    flow="midstream.flows.media")
-    try:
+    with tailing_job(kafka_brokers, make_topics, "midstream.flows.media") as topics:
         big = b"1" + b"0" * 30
         poison = [
             (b"cam", b"[" * 5000 + b"]" * 5000, []),
@@ -112,7 +116,3 @@ def test_poison_records_neither_stop_the_media_job_nor_the_good_streams(kafka_br
         dead = consume_all(kafka_brokers, topics.dlq, expect=4, timeout=30)
         assert sorted(d["reason"] for d in dead) == ["invalid_json", "invalid_json", "schema",
                                                      "schema"]
-        assert job.poll() is None, "the job stopped"
-    finally:
-        output = stop_job(job)
-    assert "Traceback" not in output, output
