@@ -34,7 +34,6 @@ from bytewax.outputs import Sink
 from midstream.core import events
 from midstream.core.config import AnalysisConfig, Topics
 from midstream.core.metrics import default_metrics
-from midstream.flows.outputs import Output
 from midstream.flows.routing import (
     Clock,
     DeadLetters,
@@ -57,9 +56,9 @@ class StreamLogic(KeyedLogic[Payload, StreamState]):
     def __init__(self, analyzer: StreamAnalyzer, topics: Topics, dead_letters: DeadLetters,
                  clock: Clock, state: StreamState | None, snapshots: bool = True) -> None:
         super().__init__(analyzer, topics, clock, state, snapshots,
-                         "" if state is None else state.stream_id)
+                         "" if state is None else state.stream_id, dead_letters=dead_letters,
+                         errors=analyzer.metrics.analysis_errors, flow="llm_stream")
         self.analyzer = analyzer
-        self.dead_letters = dead_letters
         if state is not None and state.counted_open and not state.ended:
             # Restored from a snapshot: this process's open-streams gauge starts at zero.
             analyzer.metrics.streams_open.inc()
@@ -68,7 +67,7 @@ class StreamLogic(KeyedLogic[Payload, StreamState]):
     def on_batch(self, values: list[Payload]) -> tuple[list[OutMessage], bool]:
         """Parse a batch of the stream's messages and feed the events to the analyzer."""
         now = self.clock()
-        outputs: list[Output] = []
+        out: list[OutMessage] = []
         dead: list[OutMessage] = []
         analyzer = self.analyzer
         self.stream_id = values[0][0]
@@ -83,9 +82,11 @@ class StreamLogic(KeyedLogic[Payload, StreamState]):
                 continue
             if self.state is None:
                 self.state = analyzer.new_state(self.stream_id)
-            outputs.extend(analyzer.on_event(self.state, event, now))
+            out.extend(self.analysed(
+                functools.partial(analyzer.on_event, self.state, event, now), payload, dead))
         analyzer.metrics.events.inc(len(values) - len(dead))
-        out = self._messages(outputs) + dead if outputs else dead
+        if dead:
+            out.extend(dead)
         return out, (self.DISCARD if self.state is None else self.RETAIN)
 
 
@@ -157,6 +158,7 @@ def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
     """Build the production flow: Kafka in and out, configured from the environment."""
     env = os.environ if env is None else env
     analyzer = _analyzer_from_env(env)
+    analyzer.warm_up()  # compile the numeric kernels before the first event, not during one
     flow = kafka_dataflow(env, lambda topics: topics.tokens,
                           functools.partial(build_flow, analyzer=analyzer))
     # Modules, rules and the flow live as long as the process: moving them out of the

@@ -34,10 +34,9 @@ from bytewax.outputs import Sink
 
 from midstream.core import events
 from midstream.core.config import MediaConfig, Topics
-from midstream.core.media_events import MediaRecord, parse_media_record
+from midstream.core.media_events import MediaRecord, encode_media_record, parse_media_record
 from midstream.core.metrics import default_media_metrics
 from midstream.flows.media_analysis import MediaAnalyzer, MediaState
-from midstream.flows.outputs import Output
 from midstream.flows.routing import (
     Clock,
     DeadLetters,
@@ -62,9 +61,9 @@ class MediaLogic(KeyedLogic[Item, MediaState]):
     def __init__(self, analyzer: MediaAnalyzer, topics: Topics, dead_letters: DeadLetters,
                  clock: Clock, state: MediaState | None, snapshots: bool) -> None:
         super().__init__(analyzer, topics, clock, state, snapshots,
-                         "" if state is None else state.stream_id)
+                         "" if state is None else state.stream_id, dead_letters=dead_letters,
+                         errors=analyzer.metrics.analysis_errors, flow="media")
         self.analyzer = analyzer
-        self.dead_letters = dead_letters
         if state is not None:
             analyzer.metrics.streams_open.inc()  # restored: this process's gauge starts at 0
 
@@ -83,7 +82,7 @@ class MediaLogic(KeyedLogic[Item, MediaState]):
     def on_batch(self, values: list[Item]) -> tuple[list[OutMessage], bool]:
         """Parse a batch of the stream's records and feed them to the analyzer."""
         now = self.clock()
-        outputs: list[Output] = []
+        out: list[OutMessage] = []
         dead: list[OutMessage] = []
         for item in values:
             key = item.stream_id if isinstance(item, MediaRecord) else item[0]
@@ -93,9 +92,23 @@ class MediaLogic(KeyedLogic[Item, MediaState]):
             if self.state is None:
                 self.stream_id = record.stream_id
                 self.state = self.analyzer.new_state(record.stream_id)
-            outputs.extend(self.analyzer.on_record(self.state, record, now))
-        out = self._messages(outputs) + dead if outputs else dead
+            out.extend(self.analysed(
+                functools.partial(self.analyzer.on_record, self.state, record, now),
+                functools.partial(_payload, item), dead))
+        if dead:
+            out.extend(dead)
         return out, (self.DISCARD if self.state is None else self.RETAIN)
+
+
+def _payload(item: Item) -> Payload:
+    """Return a raw message as it came, or the dead-letter payload of an in-process record."""
+    if not isinstance(item, MediaRecord):
+        return item
+    try:
+        value: bytes | None = encode_media_record(item)
+    except Exception:  # a record built in-process need not be encodable; keep the dead letter
+        value = None
+    return item.stream_id, value, None, None, None, None
 
 
 def build_flow(

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +35,8 @@ from midstream.connectors.kafka import ClientSettings, KafkaOutput, RawMessage, 
 from midstream.core import events, snapshots
 from midstream.core.config import KafkaSettings, Topics
 from midstream.flows.outputs import Output
+
+logger = logging.getLogger(__name__)
 
 InMessage = RawMessage | KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 OutMessage = KafkaSinkMessage[bytes | None, bytes]
@@ -141,10 +144,37 @@ def dead_letter_key(message: object) -> str:
     return "dead-letters"
 
 
+_LATEST_TIMER = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+
+
 @functools.lru_cache(maxsize=8192)
 def timer_datetime(due: float) -> datetime:
-    """Timer deadlines rounded up to 10 ms share one datetime object: called per key per batch."""
-    return datetime.fromtimestamp(due, UTC)
+    """Timer deadlines rounded up to 10 ms share one datetime object: called per key per batch.
+
+    Deadlines outside what a ``datetime`` holds (a stream stamped ``ts = 1e300``)
+    are clamped into range, never an ``OverflowError`` in the worker.
+
+    >>> timer_datetime(1e300).year, timer_datetime(-1e300).year
+    (9999, 1970)
+    """
+    return datetime.fromtimestamp(min(max(due, 0.0), _LATEST_TIMER), UTC)
+
+
+ANALYSIS_ERROR = "analysis_error"
+"""The dead-letter reason of an event (or timer) whose analysis raised."""
+
+
+def describe_error(exc: BaseException, stage: str) -> str:
+    """Describe an exception for a dead letter's ``error``: its type first, never raising.
+
+    >>> describe_error(ZeroDivisionError("division by zero"), "event")
+    'ZeroDivisionError in event: division by zero'
+    """
+    try:
+        text = str(exc)
+    except Exception:  # a hostile __str__ must not raise out of the handler
+        text = "<unprintable>"
+    return f"{type(exc).__name__} in {stage}: {text[:1000]}"
 
 
 S = TypeVar("S")
@@ -167,6 +197,10 @@ class TimedAnalysis(Protocol[S_contra]):
         """Return the records the end of a bounded input makes certain."""
         ...
 
+    def forget(self, state: S_contra) -> None:
+        """Drop a stream's state before its time (its analysis raised): undo what it counts."""
+        ...
+
 
 class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, S]):
     """The Bytewax glue every keyed flow shares: timers, output messages, snapshots.
@@ -175,10 +209,18 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
     immutable bytes, as Bytewax requires. Bytewax asks for snapshots at every
     epoch even without recovery, and pickling every active stream at once
     stalls the worker, so ``snapshots=False`` skips them where nobody reads them.
+
+    Poison pills stay in their stream: an exception raised while analysing one
+    event (:meth:`analysed`) or firing one stream's timers dead-letters that
+    event with reason ``analysis_error`` and the exception's type, counts it in
+    ``midstream_analysis_errors``, and resets the stream (its state is dropped,
+    so the next event starts it afresh; a half-updated state is never trusted
+    again). The worker and every other stream go on.
     """
 
     def __init__(self, analysis: TimedAnalysis[S], topics: Topics, clock: Clock,
-                 state: S | None, snapshots: bool, stream_id: str) -> None:
+                 state: S | None, snapshots: bool, stream_id: str, *,
+                 dead_letters: DeadLetters, errors: Counter, flow: str) -> None:
         # Bytewax does not tell a logic its key; it arrives with the first item.
         self.stream_id = stream_id
         self.analysis = analysis
@@ -186,6 +228,41 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         self.clock = clock
         self.state = state
         self.snapshots = snapshots
+        self.dead_letters = dead_letters
+        self.errors = errors
+        self.flow = flow
+        self._timer_error: Exception | None = None
+
+    def analysed(self, run: Callable[[], Iterable[Output]], payload: Payload | Callable[[], Payload],
+                 dead: list[OutMessage]) -> list[OutMessage]:
+        """Run one event's analysis and encode its records; contain what it raises.
+
+        On an exception the event's dead letter (of ``payload``, or of what it
+        returns when it is a callable, made only then) goes to ``dead``, the
+        stream is reset, and nothing of the event's partial output is emitted.
+        """
+        try:
+            return self._messages(run())
+        except Exception as exc:  # any bug in one stream's analysis, by design
+            dead.append(self._failed(exc, "event", payload() if callable(payload) else payload))
+            return []
+
+    def _failed(self, exc: Exception, stage: str, payload: Payload) -> OutMessage:
+        error = describe_error(exc, stage)
+        self._timer_error = None
+        self.errors.labels(self.flow, stage, type(exc).__name__).inc()
+        logger.error("analysis of stream %r failed; the stream is reset: %s",
+                     self.stream_id[:256], error, exc_info=exc)
+        state, self.state = self.state, None
+        if state is not None:
+            try:
+                self.analysis.forget(state)
+            except Exception:  # the state is dropped anyway
+                logger.exception("forgetting stream %r failed", self.stream_id[:256])
+        return self.dead_letters(payload, ANALYSIS_ERROR, error)
+
+    def _timer_payload(self) -> Payload:
+        return self.stream_id, None, None, None, None, self.stream_id.encode()
 
     def _messages(self, outputs: Iterable[Output]) -> list[OutMessage]:
         key = self.stream_id.encode()
@@ -196,21 +273,34 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
     def on_notify(self) -> tuple[list[OutMessage], bool]:
         """Run the analysis's timers; discard the state when the analysis forgets the stream."""
         assert self.state is not None
-        outputs, forget = self.analysis.on_timer(self.state, self.clock())
-        return self._messages(outputs), (self.DISCARD if forget else self.RETAIN)
+        try:
+            if self._timer_error is not None:
+                raise self._timer_error
+            outputs, forget = self.analysis.on_timer(self.state, self.clock())
+            return self._messages(outputs), (self.DISCARD if forget else self.RETAIN)
+        except Exception as exc:  # contained like an event's (class docstring)
+            return [self._failed(exc, "timer", self._timer_payload())], self.DISCARD
 
     def on_eof(self) -> tuple[list[OutMessage], bool]:
         """Emit what the end of a bounded input makes certain, keeping the state."""
         # Input ended (a bounded replay): keep state so timers still fire if the flow lives on.
         if self.state is None:
             return [], self.DISCARD
-        return self._messages(self.analysis.on_input_end(self.state)), self.RETAIN
+        try:
+            return self._messages(self.analysis.on_input_end(self.state)), self.RETAIN
+        except Exception as exc:  # contained like an event's (class docstring)
+            return [self._failed(exc, "input_end", self._timer_payload())], self.DISCARD
 
     def notify_at(self) -> datetime | None:
         """Return when :meth:`on_notify` must next run (``None`` while there is no state)."""
         if self.state is None:
             return None
-        return timer_datetime(round(self.analysis.next_timer(self.state) + 0.005, 2))
+        try:
+            due = self.analysis.next_timer(self.state)
+        except Exception as exc:  # fire now: on_notify then contains the error
+            self._timer_error = exc
+            return timer_datetime(0.0)
+        return timer_datetime(round(due + 0.005, 2))
 
     def snapshot(self) -> bytes | None:
         """Pickle the state for recovery, or ``None`` when snapshots are off."""

@@ -59,6 +59,20 @@ def _load(path: Path) -> list[Row]:
     return rows
 
 
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _datetime(wall: float) -> datetime:
+    """Return ``wall`` as a datetime, clamped into range (a line stamped ``ts = 1e300``).
+
+    >>> _datetime(1e300).year, _datetime(float("nan")).year
+    (9999, 1970)
+    """
+    if not 0.0 <= wall <= _LATEST:
+        wall = _LATEST if wall > _LATEST else 0.0
+    return datetime.fromtimestamp(wall, UTC)
+
+
 class _ReplayPartition(StatefulSourcePartition[Message, int]):
     def __init__(self, path: Path, topic: str, speed: float, linger: float,
                  resume_state: int | None, clock: Callable[[], float],
@@ -85,7 +99,7 @@ class _ReplayPartition(StatefulSourcePartition[Message, int]):
             end = self._wall(rows[-1][0] if rows else 0.0) + self._linger
             if now >= end:
                 raise StopIteration()
-            self._awake = datetime.fromtimestamp(end, UTC)
+            self._awake = _datetime(end)
             return []
         batch: list[Message] = []
         while self._next < len(rows) and self._wall(rows[self._next][0]) <= now:
@@ -96,7 +110,7 @@ class _ReplayPartition(StatefulSourcePartition[Message, int]):
             self._next += 1
         if self._next < len(rows):
             due = self._wall(rows[self._next][0])
-            self._awake = datetime.fromtimestamp(due, UTC)
+            self._awake = _datetime(due)
         if batch and self._on_emit is not None:
             self._on_emit(self._next, len(rows))
         return batch

@@ -162,3 +162,10 @@ class MediaAnalyzer:
     def on_input_end(self, state: MediaState) -> list[Output]:
         """Return nothing at the end of a bounded input: a media stream's timers are wall-clock."""
         return []
+
+    def forget(self, state: MediaState) -> None:
+        """Drop a stream before its time (its analysis raised): undo its gauges."""
+        self.metrics.streams_open.dec()
+        if state.dead:
+            self.records.condition("dead", False)
+        self.dead_streams._clear_conditions(state)

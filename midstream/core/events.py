@@ -37,6 +37,10 @@ from midstream.core.contracts import ControlAction, ControlEvent, DeadLetter, In
 
 CONTRACT_VERSION: Literal[1] = 1
 MAX_STREAM_ID_CHARS = 256
+MAX_INT = 2**63 - 1
+"""Integers in messages are 64-bit: JSON allows any size, but Kafka consumers, orjson and
+NumPy do not, and a bigger one would fail later, inside the analysis, instead of at the door."""
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT)]
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 DEFAULT_DLQ_PAYLOAD_BYTES = 256 * 1024
 
@@ -52,7 +56,7 @@ class TokenEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     v: Literal[1]
     stream_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STREAM_ID_CHARS)]
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    seq: Seq
     ts: float
     kind: Literal["start", "delta", "end"]
     text: str | None = None
@@ -340,10 +344,22 @@ def encode(record: Record | dict[str, Any]) -> bytes:
     b'{"v":1,"stream_id":"s","seq":0,"ts":2.0,"kind":"start","text":"","role":null,"model":null,"provider":null}'
     """
     if isinstance(record, dict):
-        return orjson.dumps(record)
+        return _dumps(record)
     fields: dict[str, Any] = msgspec.to_builtins(record)
     if isinstance(record, TokenEvent):
         for name in OPTIONAL_TOKEN_FIELDS:
             if fields[name] is None:
                 del fields[name]
-    return orjson.dumps(fields)
+    return _dumps(fields)
+
+
+def _dumps(fields: dict[str, Any]) -> bytes:
+    """Write with orjson; msgspec writes what orjson cannot (integers past 64 bits in ``meta``).
+
+    >>> _dumps({"meta": {"n": 10**30}})
+    b'{"meta":{"n":1000000000000000000000000000000}}'
+    """
+    try:
+        return orjson.dumps(fields)
+    except orjson.JSONEncodeError:
+        return msgspec.json.encode(fields)

@@ -37,12 +37,16 @@ import msgspec
 
 from midstream.core.events import (
     DEFAULT_MAX_EVENT_BYTES,
+    MAX_INT,
     MAX_STREAM_ID_CHARS,
     Invalid,
+    Seq,
     decode_checked,
 )
 
 MediaKind = Literal["video", "audio", "status", "label"]
+Count = Annotated[int, msgspec.Meta(ge=-MAX_INT, le=MAX_INT)]
+"""A 64-bit integer field (sizes, rates): bigger ones are schema errors, not analysis errors."""
 STATUSES = frozenset({"connected", "dropped", "reconnecting", "ended", "error"})
 
 
@@ -55,14 +59,14 @@ class MediaRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defa
 
     v: Literal[1]
     stream_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STREAM_ID_CHARS)]
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    seq: Seq
     ts: float
     kind: MediaKind
     source: str | None = None
     pts: float | None = None
     # video
-    width: int | None = None
-    height: int | None = None
+    width: Count | None = None
+    height: Count | None = None
     luma: float | None = None
     motion: float | None = None
     black: bool | None = None
@@ -71,7 +75,7 @@ class MediaRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defa
     resolution_changed: bool | None = None
     # audio: one window
     duration: float | None = None
-    sample_rate: int | None = None
+    sample_rate: Count | None = None
     rms_dbfs: float | None = None
     voice: bool | None = None
     clipped: float | None = None

@@ -149,6 +149,7 @@ class LlmStreamMetrics:
         self.sequence_anomalies = Counter(
             SEQUENCE_ANOMALIES, "Out-of-order, duplicate and late events.", ("kind",), registry=r
         )
+        self.analysis_errors = analysis_errors(r)
 
     def model_labels(self, provider: str | None, model: str | None) -> tuple[str, str]:
         """Bounded ``(provider, model)`` label values."""
@@ -198,6 +199,7 @@ class MediaMetrics:
             MEDIA_CONDITION, "Streams currently frozen, black, silent, dead, drifting or slow.",
             ("condition",), registry=r,
         )
+        self.analysis_errors = analysis_errors(r)
 
 
 _default_media: MediaMetrics | None = None
@@ -358,3 +360,41 @@ class RelayMetrics:
 KAFKA_OUTPUT_ERRORS = Counter(OUTPUT_ERRORS, "Output messages Kafka did not accept.", ("topic",))
 """Counted by :mod:`midstream.connectors.kafka.sink`'s delivery callback; once per process,
 in the default registry, like every producer the sink shares."""
+
+
+# -- Analysis errors (poison-pill containment) -----------------------------------------------
+# An exception inside one stream's analysis dead-letters that event (reason ``analysis_error``),
+# resets that stream's state, and is counted here; every other stream goes on. Labels: the
+# flow, where it was raised (``event``, ``timer``, ``input_end``) and the exception's type name
+# (a bounded set: types are code, not data).
+
+ANALYSIS_ERRORS = "midstream_analysis_errors"
+ANALYSIS_ERROR_LABELS = ("flow", "stage", "error")
+
+
+def analysis_errors(registry: CollectorRegistry) -> Counter:
+    """Return the analysis-errors counter of ``registry``, registering it on first use.
+
+    Both flows' metrics share the one name, told apart by the ``flow`` label.
+
+    Examples
+    --------
+    >>> registry = CollectorRegistry()
+    >>> analysis_errors(registry).labels("llm_stream", "event", "ValueError").inc()
+    >>> analysis_errors(registry) is analysis_errors(registry)
+    True
+    >>> registry.get_sample_value("midstream_analysis_errors_total",
+    ...                           {"flow": "llm_stream", "stage": "event", "error": "ValueError"})
+    1.0
+    """
+    existing = _analysis_errors.get(id(registry))
+    if existing is not None and existing[0] is registry:
+        return existing[1]
+    counter = Counter(ANALYSIS_ERRORS, "Events and timers whose analysis raised; the stream's "
+                      "state was reset and the event dead-lettered.", ANALYSIS_ERROR_LABELS,
+                      registry=registry)
+    _analysis_errors[id(registry)] = (registry, counter)
+    return counter
+
+
+_analysis_errors: dict[int, tuple[CollectorRegistry, Counter]] = {}

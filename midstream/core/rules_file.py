@@ -43,7 +43,9 @@ def _rule_from_table(index: int, table: dict[str, Any]) -> Rule:
         values["phrases"] = tuple(phrases)
     try:
         return Rule(**values)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        # re.compile raises OverflowError for a repeat past 4 billion ("a{9999999999}"),
+        # RecursionError for groups nested thousands deep.
         raise RulesFileError(f"rule #{index + 1}: {exc}") from exc
 
 

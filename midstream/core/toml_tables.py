@@ -28,6 +28,8 @@ def array_of_tables(text: str, name: str, error: type[ValueError]) -> list[dict[
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error(f"not valid TOML: {exc}") from exc
+    except RecursionError:  # tomllib recurses on nested arrays and inline tables
+        raise error("not valid TOML: nested too deeply") from None
     tables = document.get(name, [])
     if not isinstance(tables, list):
         raise error(f"expected an array of [[{name}]] tables")

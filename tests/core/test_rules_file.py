@@ -36,3 +36,14 @@ def test_load_names_the_file(tmp_path):
     path.write_text("[[rule]]\nname='x'\n")
     with pytest.raises(RulesFileError, match=str(path)):
         load_rules(path)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    # Found by fuzz/targets.py (rules_file): re.compile raised OverflowError.
+    ('[[rule]]\nname = "r"\npattern = "a{99999999999}"\n', "repetition number is too large"),
+    ("a = " + "[" * 100_000, "nested too deeply"),
+    ('[[rule]]\nname = "r"\npattern = "' + "(" * 5000 + ")" * 5000 + '"\n', "rule #1"),
+])
+def test_hostile_rules_files_are_rules_file_errors(text, fragment):
+    with pytest.raises(RulesFileError, match=fragment.replace("(", r"\(")):
+        parse_rules(text)

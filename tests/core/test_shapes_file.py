@@ -50,3 +50,8 @@ def test_names_are_unique_and_toml_errors_are_reported(tmp_path):
     path.write_text("[[shape]\n")
     with pytest.raises(ShapesFileError, match=f"{path}: not valid TOML"):
         load_shapes(path)
+
+
+def test_toml_nested_too_deeply_is_a_shapes_file_error():
+    with pytest.raises(ShapesFileError, match="nested too deeply"):
+        parse_shapes("a = " + "[" * 100_000)

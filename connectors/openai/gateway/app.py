@@ -193,12 +193,9 @@ class Gateway:
             raw += piece
             if len(raw) > limit:
                 return self._count(route, errors.too_large(limit))
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return self._count(route, errors.invalid_json(str(exc).split(":")[0]))
-        if not isinstance(body, dict):
-            return self._count(route, errors.invalid_json("the body must be a JSON object"))
+        body = decode_body(bytes(raw))
+        if isinstance(body, str):
+            return self._count(route, errors.invalid_json(body))
         return body, bytes(raw)
 
     def _count(self, route: str, response: web.StreamResponse) -> web.StreamResponse:
@@ -345,6 +342,27 @@ class Gateway:
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def decode_body(raw: bytes) -> dict[str, Any] | str:
+    r"""Decode a client's request body: the JSON object, or why it is rejected (for a 400).
+
+    Never raises, whatever the bytes.
+
+    >>> decode_body(b'{"model": "m"}')
+    {'model': 'm'}
+    >>> decode_body(b"[1]")
+    'the body must be a JSON object'
+    >>> decode_body(b"\xff")
+    'str is not valid UTF-8'
+    """
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return str(exc).split(":")[0]
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    return body
 
 
 def _answer_text(value: dict[str, Any], route: str) -> tuple[str, Any]:

@@ -66,11 +66,19 @@ FORWARDED_HEADERS = ("OpenAI-Beta", "OpenAI-Organization", "OpenAI-Project")
 UPSTREAM_CONNECT_SECONDS = 15.0
 
 
-def _parse(text: str) -> dict[str, Any] | None:
-    """Parse a text frame's JSON object, or None (such frames are relayed, never tapped)."""
+def parse_frame(text: str) -> dict[str, Any] | None:
+    """Parse a text frame's JSON object, or None (such frames are relayed, never tapped).
+
+    Never raises, whatever the frame: deeply nested JSON is not an event.
+
+    >>> parse_frame('{"type": "response.done"}')
+    {'type': 'response.done'}
+    >>> parse_frame("[" * 100_000) is None
+    True
+    """
     try:
         event = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return event if isinstance(event, dict) else None
 
@@ -286,13 +294,13 @@ class RealtimeRelay:
                 text: str = message.data
                 if tap.holding_back:
                     # A stopped response is still live: look at the frame before relaying it.
-                    event = _parse(text)
+                    event = parse_frame(text)
                     if event is not None and not tap.admit(event):
                         continue  # an output delta of a response MidStream stopped
                     await client.send_str(text)
                 else:
                     await client.send_str(text)  # relay first, parse and tap after
-                    event = _parse(text)
+                    event = parse_frame(text)
                 if event is not None:
                     tap.on_upstream(event)
             elif message.type == WSMsgType.BINARY:

@@ -40,7 +40,10 @@ Examples
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import orjson
 
 from midstream.connectors.openai.publisher import TokenPublisher
 
@@ -58,17 +61,53 @@ def _dump(model: Any) -> dict[str, Any] | None:
     return dict(vars(model))
 
 
+def _str(value: Any) -> str | None:
+    """Return ``value`` if it is a string, else None.
+
+    The SDK builds stream objects without validation (``construct``), so any
+    JSON an upstream sends may sit in any field: what the tap publishes passes
+    these gates, and a field of the wrong type reads as absent.
+
+    >>> _str("stop"), _str(["stop"])
+    ('stop', None)
+    """
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _logprob_sum(entries: Any) -> float | None:
-    """Sum of ``logprob`` over a list of token logprob entries; None when there are none."""
-    if not entries:
+    """Sum of ``logprob`` over a list of token logprob entries; None when there are none.
+
+    >>> from types import SimpleNamespace as NS
+    >>> _logprob_sum([NS(logprob=-0.5), NS(logprob=-0.25)]), _logprob_sum([NS(logprob="x")])
+    (-0.75, None)
+    """
+    if not entries or not isinstance(entries, list):
         return None
     total = 0.0
     for entry in entries:
         value = getattr(entry, "logprob", None)
-        if value is None:
+        if not isinstance(value, int | float) or isinstance(value, bool):
             return None
         total += float(value)
-    return total
+    return total if math.isfinite(total) and abs(total) < 1e300 else None
+
+
+def _usage(model: Any) -> dict[str, Any] | None:
+    """Return usage as a JSON object (only its JSON-able parts), or None."""
+    try:
+        usage = _dump(model)
+    except Exception:  # an unvalidated SDK object may not dump; usage is optional
+        return None
+    if not isinstance(usage, dict):
+        return None
+    try:
+        return orjson.loads(orjson.dumps(usage, default=lambda value: None))
+    except (orjson.JSONEncodeError, orjson.JSONDecodeError):
+        return None
 
 
 class ChatChunkExtractor:
@@ -93,38 +132,40 @@ class ChatChunkExtractor:
         """Publish what one chunk adds."""
         publisher = self.publisher
         if self.response_id is None:
-            self.response_id = getattr(chunk, "id", None)
+            self.response_id = _str(getattr(chunk, "id", None))
         if publisher.model is None:
-            publisher.model = getattr(chunk, "model", None)
-        for choice in getattr(chunk, "choices", None) or ():
+            publisher.model = _str(getattr(chunk, "model", None))
+        choices = getattr(chunk, "choices", None)
+        for choice in choices if isinstance(choices, list) else ():
             if getattr(choice, "index", 0) != 0:
                 continue
             delta = getattr(choice, "delta", None)
             if delta is not None:
-                content = getattr(delta, "content", None)
+                content = _str(getattr(delta, "content", None))
                 if content:
                     logprobs = getattr(choice, "logprobs", None)
                     entries = getattr(logprobs, "content", None) if logprobs is not None else None
                     publisher.delta(content, logprob=_logprob_sum(entries))
-                refusal = getattr(delta, "refusal", None)
+                refusal = _str(getattr(delta, "refusal", None))
                 if refusal:
                     publisher.delta(refusal, meta={"event": "refusal"})
-                for call in getattr(delta, "tool_calls", None) or ():
+                calls = getattr(delta, "tool_calls", None)
+                for call in calls if isinstance(calls, list) else ():
                     self._tool_call(call)
-            finish_reason = getattr(choice, "finish_reason", None)
+            finish_reason = _str(getattr(choice, "finish_reason", None))
             if finish_reason:
                 self.finish_reason = finish_reason
         usage = getattr(chunk, "usage", None)
         if usage is not None:
-            self.usage = _dump(usage)
+            self.usage = _usage(usage)
 
     def _tool_call(self, call: Any) -> None:
-        index = int(getattr(call, "index", 0) or 0)
+        index = _int(getattr(call, "index", 0)) or 0
         function = getattr(call, "function", None)
-        name = getattr(function, "name", None) if function is not None else None
+        name = _str(getattr(function, "name", None)) if function is not None else None
         if name:
             self._tool_names[index] = name
-        arguments = getattr(function, "arguments", None) if function is not None else None
+        arguments = _str(getattr(function, "arguments", None)) if function is not None else None
         if arguments:
             meta: dict[str, Any] = {"event": "tool_call_arguments", "tool_index": index}
             if index in self._tool_names:
@@ -164,29 +205,32 @@ class ResponsesEventExtractor:
     def feed(self, event: Any) -> None:
         """Publish what one event adds."""
         kind = getattr(event, "type", None)
+        if not isinstance(kind, str):  # the SDK builds events unvalidated: any JSON may be here
+            return
         publisher = self.publisher
         if kind == "response.output_text.delta":
-            publisher.delta(getattr(event, "delta", "") or "",
+            publisher.delta(_str(getattr(event, "delta", "")) or "",
                             logprob=_logprob_sum(getattr(event, "logprobs", None)))
         elif kind == "response.refusal.delta":
-            publisher.delta(getattr(event, "delta", "") or "", meta={"event": "refusal"})
+            publisher.delta(_str(getattr(event, "delta", "")) or "", meta={"event": "refusal"})
         elif kind == "response.function_call_arguments.delta":
-            publisher.delta(getattr(event, "delta", "") or "",
+            publisher.delta(_str(getattr(event, "delta", "")) or "",
                             meta={"event": "tool_call_arguments",
-                                  "item_id": getattr(event, "item_id", None)})
+                                  "item_id": _str(getattr(event, "item_id", None))})
         elif kind == "response.created" or kind in _TERMINAL:
             response = getattr(event, "response", None)
             if response is None:
                 return
             if self.response_id is None:
-                self.response_id = getattr(response, "id", None)
+                self.response_id = _str(getattr(response, "id", None))
             if publisher.model is None:
-                publisher.model = getattr(response, "model", None)
+                publisher.model = _str(getattr(response, "model", None))
             if kind in _TERMINAL:
-                self.usage = _dump(getattr(response, "usage", None))
+                self.usage = _usage(getattr(response, "usage", None))
                 details = getattr(response, "incomplete_details", None)
-                reason = getattr(details, "reason", None) if details is not None else None
-                self.finish_reason = reason or getattr(response, "status", None) or kind[9:]
+                reason = _str(getattr(details, "reason", None)) if details is not None else None
+                self.finish_reason = (reason or _str(getattr(response, "status", None))
+                                      or kind[9:])
         elif kind == "error":
             self.finish_reason = "error"
 
