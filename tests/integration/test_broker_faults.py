@@ -112,7 +112,8 @@ class SteadyProducer(threading.Thread):
         self.producer.flush(120)
 
 
-def start_logged_job(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_logged_job(env: dict[str, str], log: Path, *bytewax_args: str
+                     ) -> subprocess.Popen[bytes]:
     """Start the job with its output in a file.
 
     Not a pipe read only at the end: during an outage librdkafka logs every failed
@@ -120,7 +121,7 @@ def start_logged_job(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     stalls the job (seen here, and it would look like a failed reconnect).
     """
     with open(log, "wb") as out:
-        return subprocess.Popen(job_command(), env=env, cwd=REPO, stdout=out,
+        return subprocess.Popen(job_command(*bytewax_args), env=env, cwd=REPO, stdout=out,
                                 stderr=subprocess.STDOUT)
 
 
