@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from midstream.connectors.kafka.clients import make_admin
-from midstream.connectors.kafka.exceptions import TopicSetupError
+from midstream.connectors.kafka.clients import cluster_metadata
+from midstream.connectors.kafka.exceptions import KafkaAuthenticationError, TopicSetupError
 from midstream.connectors.kafka.settings import ClientSettings
 
 __all__ = ["create_topics", "wait_until_served"]
@@ -61,12 +61,19 @@ def create_topics(
     Raises
     ------
     TopicSetupError
-        If the broker rejects a topic, or does not serve them all within ``timeout``.
+        If the broker refuses the login or the TLS handshake (said so in the
+        message), rejects a topic, or does not serve them all within ``timeout``.
     """
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return
-    admin = make_admin(kafka, {"log.connection.close": False})
+    try:
+        # Fails fast, with a clear message, when the broker refuses the login.
+        admin, _ = cluster_metadata(kafka, timeout=timeout)
+    except KafkaAuthenticationError as exc:
+        raise TopicSetupError(str(exc)) from exc
+    except KafkaException as exc:
+        raise TopicSetupError(f"cannot reach Kafka at {kafka.brokers}: {exc.args[0].str()}") from exc
     new_topics = [
         NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
                  config=dict(config or {}))

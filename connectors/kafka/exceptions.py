@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from midstream.core.exceptions import MidStreamError
 
-__all__ = ["KafkaConnectorError", "TopicSetupError"]
+__all__ = ["KafkaAuthenticationError", "KafkaConnectorError", "TopicSetupError"]
 
 
 class KafkaConnectorError(MidStreamError):
@@ -13,3 +13,7 @@ class KafkaConnectorError(MidStreamError):
 
 class TopicSetupError(KafkaConnectorError, RuntimeError):
     """Topics could not be created, or the broker did not serve them in time."""
+
+
+class KafkaAuthenticationError(KafkaConnectorError, RuntimeError):
+    """The broker refused the login (SASL) or the TLS handshake: retrying will not help."""

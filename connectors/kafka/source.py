@@ -24,7 +24,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from confluent_kafka import KafkaError as ConsumerError
 
-from midstream.connectors.kafka.clients import make_admin, make_consumer
+from midstream.connectors.kafka.clients import cluster_metadata, make_consumer
 from midstream.connectors.kafka.settings import ClientSettings
 
 IDLE_NAP = timedelta(milliseconds=1)
@@ -134,10 +134,11 @@ class TokenTopicSource(FixedPartitionedSource[RawMessage, int]):
 
     def list_parts(self) -> list[str]:
         """Name every partition of every topic, as ``<partition>-<topic>``, from the broker's metadata."""
-        admin = make_admin(self.kafka)
         parts = []
         for topic in self.topics:
-            metadata = admin.list_topics(topic, timeout=30).topics[topic]
+            # Fails fast, with a clear message, when the broker refuses the login.
+            _, cluster = cluster_metadata(self.kafka, topic, timeout=30)
+            metadata = cluster.topics[topic]
             if metadata.error is not None:
                 raise RuntimeError(f"cannot read Kafka topic {topic!r}: {metadata.error.str()}")
             parts += [f"{index}-{topic}" for index in sorted(metadata.partitions)]

@@ -21,7 +21,17 @@ Starting one needs Java 17+ and the jars (not run here)::
 
     broker = start_kafka(port=0)            # free ports, waits until it serves metadata
     create_topics(broker.brokers, ["midstream.llm.tokens"], partitions=4)
+    restart_kafka(broker, signal.SIGKILL)   # a crash, then the same broker on the same ports
     stop_kafka(broker)
+
+With ``secure=SaslSsl(...)`` the broker gets a second client listener that
+speaks TLS and authenticates with SASL/SCRAM-SHA-512; the SCRAM credentials are
+written into the storage when it is formatted (``--add-scram``), and the
+plaintext listener stays for setup (topic creation, reading results)::
+
+    pki = make_pki(tmp / "tls", key_password="...")
+    broker = start_kafka(port=0, secure=SaslSsl(pki, "midstream", "..."))
+    broker.secure_brokers                    # "127.0.0.1:<sasl port>"
 """
 
 from __future__ import annotations
@@ -30,10 +40,11 @@ import base64
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -54,6 +65,7 @@ from midstream.stack.process import (
     tail,
     terminate,
 )
+from midstream.stack.tls import Pki
 from midstream.stack.workdir import make_work_dir, remove_work_dir
 
 DEFAULT_PORT = 19092
@@ -71,6 +83,60 @@ broker, must reject. Note that producers have their own limit
 """
 
 _INTERNAL_TOPIC_PARTITIONS = 4
+
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+"""The SASL mechanism of the secured listener."""
+
+
+@dataclass(frozen=True)
+class SaslSsl:
+    """A SASL_SSL client listener: TLS with the given certificates, SCRAM-SHA-512 logins.
+
+    Attributes
+    ----------
+    pki
+        The CA, the broker's keystore and the key password (:func:`~midstream.stack.tls.make_pki`).
+    username, password
+        The one SCRAM user the broker knows.
+    port
+        Listener port on ``127.0.0.1``; ``0`` picks a free one.
+    client_auth
+        Kafka's ``ssl.client.auth``: ``"required"`` makes clients present a
+        certificate signed by the CA as well as log in.
+    """
+
+    pki: Pki
+    username: str
+    password: str = field(repr=False)
+    port: int = 0
+    client_auth: str = "none"
+
+    def client_env(self, brokers: str) -> dict[str, str]:
+        """Return the ``MIDSTREAM_*`` environment a MidStream process needs to use this listener.
+
+        Examples
+        --------
+        >>> from pathlib import Path
+        >>> pki = Pki(Path("ca"), Path("ks"), Path("c"), Path("k"), "kp")
+        >>> env = SaslSsl(pki, "u", "p").client_env("127.0.0.1:9")
+        >>> env["MIDSTREAM_KAFKA_SECURITY_PROTOCOL"], env["MIDSTREAM_KAFKA_SASL_MECHANISM"]
+        ('SASL_SSL', 'SCRAM-SHA-512')
+        """
+        env = {
+            "MIDSTREAM_BROKERS": brokers,
+            "MIDSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "MIDSTREAM_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
+            "MIDSTREAM_KAFKA_SASL_USERNAME": self.username,
+            "MIDSTREAM_KAFKA_SASL_PASSWORD": self.password,
+            "MIDSTREAM_KAFKA_SSL_CA_LOCATION": str(self.pki.ca),
+        }
+        if self.client_auth != "none":
+            env |= {
+                "MIDSTREAM_KAFKA_SSL_CERTIFICATE_LOCATION": str(self.pki.client_certificate),
+                "MIDSTREAM_KAFKA_SSL_KEY_LOCATION": str(self.pki.client_key),
+                "MIDSTREAM_KAFKA_SSL_KEY_PASSWORD": self.pki.key_password,
+            }
+        return env
 
 
 @dataclass(frozen=True)
@@ -90,6 +156,8 @@ class KafkaBroker:
     work_dir
         Private directory holding ``server.properties``, ``broker.log`` and
         the log segments in ``data/``. Removed by :func:`stop_kafka`.
+    secure_port
+        The SASL_SSL listener's port, when the broker has one.
     """
 
     pid: int
@@ -97,11 +165,19 @@ class KafkaBroker:
     controller_port: int
     cluster_id: str
     work_dir: Path
+    secure_port: int | None = None
 
     @property
     def brokers(self) -> str:
         """Bootstrap servers string for clients, ``"127.0.0.1:<port>"``."""
         return f"{HOST}:{self.port}"
+
+    @property
+    def secure_brokers(self) -> str:
+        """Bootstrap servers of the SASL_SSL listener, ``"127.0.0.1:<secure_port>"``."""
+        if self.secure_port is None:
+            raise StackError("this broker has no SASL_SSL listener (start it with secure=...)")
+        return f"{HOST}:{self.secure_port}"
 
     @property
     def log_path(self) -> Path:
@@ -136,6 +212,7 @@ def server_properties(
     data_dir: Path,
     *,
     message_max_bytes: int = MESSAGE_MAX_BYTES,
+    secure: SaslSsl | None = None,
 ) -> str:
     """Return the ``server.properties`` text for a single-node KRaft broker.
 
@@ -149,6 +226,10 @@ def server_properties(
         The broker's ``log.dirs`` (segments and KRaft metadata).
     message_max_bytes
         Largest record batch the broker accepts.
+    secure
+        Adds a SASL_SSL listener on ``secure.port`` (which must not be 0 here).
+        The key password is written into the file, as Kafka needs it; the SCRAM
+        password is not (it goes into the storage at format time).
 
     Examples
     --------
@@ -185,9 +266,35 @@ def server_properties(
         "message.max.bytes": message_max_bytes,
         "replica.fetch.max.bytes": message_max_bytes,
     }
+    if secure is not None:
+        settings |= _secure_settings(port, controller_port, secure)
     lines = ["# Generated by midstream.stack.kafka; edits are lost on the next start."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
+
+
+def _secure_settings(port: int, controller_port: int, secure: SaslSsl) -> dict[str, object]:
+    listener = f"SASL_SSL://{HOST}:{secure.port}"
+    prefix = "listener.name.sasl_ssl"
+    return {
+        "listeners": f"PLAINTEXT://{HOST}:{port},{listener},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{port},{listener}",
+        "listener.security.protocol.map":
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        f"{prefix}.sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        f"{prefix}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config":
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        f"{prefix}.ssl.keystore.type": "PKCS12",
+        f"{prefix}.ssl.keystore.location": secure.pki.server_keystore,
+        f"{prefix}.ssl.keystore.password": secure.pki.key_password,
+        f"{prefix}.ssl.key.password": secure.pki.key_password,
+        f"{prefix}.ssl.truststore.type": "PEM",
+        f"{prefix}.ssl.truststore.location": secure.pki.ca,
+        f"{prefix}.ssl.client.auth": secure.client_auth,
+        # Slow down a client that keeps failing to log in (Kafka's own defence, off by default).
+        "connection.failed.authentication.delay.ms": 1000,
+    }
 
 
 def find_java() -> str:
@@ -248,6 +355,7 @@ def launch_kafka(
     lib_dir: Path | None = None,
     log4j_config: Path | None = None,
     heap: str = "512m",
+    secure: SaslSsl | None = None,
 ) -> KafkaBroker:
     """Format storage and start the broker process, without waiting for it.
 
@@ -267,6 +375,8 @@ def launch_kafka(
         Log4j 2 configuration; ``deploy/kafka/log4j2.properties`` when ``None``.
     heap
         Maximum JVM heap (``-Xmx``).
+    secure
+        Adds a SASL_SSL listener with one SCRAM-SHA-512 user (see :class:`SaslSsl`).
 
     Returns
     -------
@@ -283,8 +393,14 @@ def launch_kafka(
             controller_port = free_port()
     elif controller_port is None:
         controller_port = port + 1
+    if secure is not None and secure.port == 0:
+        secure = replace(secure, port=free_port())
+        while secure.port in (port, controller_port):
+            secure = replace(secure, port=free_port())
     ensure_port_free(port, "Kafka")
     ensure_port_free(controller_port, "Kafka controller")
+    if secure is not None:
+        ensure_port_free(secure.port, "Kafka SASL_SSL")
 
     work = make_work_dir(work_dir, "midstream-kafka-")
     broker = KafkaBroker(
@@ -293,33 +409,41 @@ def launch_kafka(
         controller_port=controller_port,
         cluster_id=new_cluster_id(),
         work_dir=work,
+        secure_port=secure.port if secure is not None else None,
     )
-    broker.properties_path.write_text(server_properties(port, controller_port, work / "data"))
+    broker.properties_path.write_text(
+        server_properties(port, controller_port, work / "data", secure=secure))
+    broker.properties_path.chmod(0o600)  # it holds the TLS key password
     common = [f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{lib}/*"]
     try:
-        _format_storage(java, common, broker)
-        pid = spawn(
-            [
-                java,
-                f"-Xmx{heap}",
-                "-XX:+UseG1GC",
-                "-XX:MaxGCPauseMillis=20",
-                "-XX:+ExitOnOutOfMemoryError",
-                "-Djava.awt.headless=true",
-                *common,
-                "kafka.Kafka",
-                str(broker.properties_path),
-            ],
-            cwd=work,
-            log_path=broker.log_path,
-        )
+        _format_storage(java, common, broker, secure)
+        pid = _spawn_broker(java, common, broker, heap)
     except BaseException:
         remove_work_dir(work)
         raise
     return replace(broker, pid=pid)
 
 
-def _format_storage(java: str, common: list[str], broker: KafkaBroker) -> None:
+def _spawn_broker(java: str, common: list[str], broker: KafkaBroker, heap: str) -> int:
+    return spawn(
+        [
+            java,
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            *common,
+            "kafka.Kafka",
+            str(broker.properties_path),
+        ],
+        cwd=broker.work_dir,
+        log_path=broker.log_path,
+    )
+
+
+def _format_storage(java: str, common: list[str], broker: KafkaBroker,
+                    secure: SaslSsl | None) -> None:
     argv = [
         java,
         "-Xmx256m",
@@ -331,6 +455,11 @@ def _format_storage(java: str, common: list[str], broker: KafkaBroker) -> None:
         "-c",
         str(broker.properties_path),
     ]
+    if secure is not None:
+        # KRaft keeps SCRAM credentials in its metadata log: the only way to have a user
+        # before the first client connects is to write it at format time.
+        argv += ["--add-scram",
+                 f"{SCRAM_MECHANISM}=[name={secure.username},password={secure.password}]"]
     with open(broker.log_path, "ab") as log:
         try:
             done = subprocess.run(
@@ -416,6 +545,52 @@ def stop_kafka(broker: KafkaBroker, *, timeout: float = 30.0, keep_files: bool =
         remove_work_dir(broker.work_dir)
 
 
+def restart_kafka(
+    broker: KafkaBroker,
+    how: signal.Signals = signal.SIGTERM,
+    *,
+    down_for: float = 0.0,
+    lib_dir: Path | None = None,
+    log4j_config: Path | None = None,
+    heap: str = "512m",
+    timeout: float = 60.0,
+) -> KafkaBroker:
+    """Stop the broker with ``how`` (SIGTERM: a clean shutdown; SIGKILL: a crash), then start it again.
+
+    The new process uses the same ports, configuration and data directory, so
+    topics, offsets and SCRAM users survive, as they would for a broker
+    restarted in production. Returns the broker with its new PID, once it
+    serves metadata again.
+
+    Parameters
+    ----------
+    broker
+        A running broker from :func:`start_kafka`.
+    how
+        The signal that stops it.
+    down_for
+        Seconds to stay down before starting again (an outage, not just a blip).
+    timeout
+        Seconds allowed for the old process to exit and for the new one to be ready.
+    """
+    if not broker.is_running():
+        raise StackError(f"the broker (pid {broker.pid}) is not running")
+    os.killpg(broker.pid, how)
+    # Waits for the exit (and reaps the process); True means it had to be SIGKILLed.
+    if terminate(broker.pid, marker=str(broker.work_dir), timeout=timeout) and how != signal.SIGKILL:
+        raise StackError(f"the broker (pid {broker.pid}) ignored {how.name} for {timeout:.0f} s")
+    time.sleep(down_for)
+    common = [f"-Dlog4j2.configurationFile={_log4j_config(log4j_config)}", "-cp",
+              f"{_lib_dir(lib_dir)}/*"]
+    restarted = replace(broker, pid=_spawn_broker(find_java(), common, broker, heap))
+    try:
+        wait_for_kafka(restarted, timeout=timeout)
+    except BaseException:
+        stop_kafka(restarted, timeout=5.0, keep_files=True)
+        raise
+    return restarted
+
+
 def start_kafka(
     port: int = DEFAULT_PORT,
     controller_port: int | None = None,
@@ -423,13 +598,15 @@ def start_kafka(
     work_dir: Path | None = None,
     lib_dir: Path | None = None,
     timeout: float = 60.0,
+    secure: SaslSsl | None = None,
 ) -> KafkaBroker:
     """Start a broker and wait until it is ready; see :func:`launch_kafka` for parameters.
 
     If it does not become ready, the process is stopped and its directory
     removed before the :class:`StackError` (with the log tail) propagates.
     """
-    broker = launch_kafka(port, controller_port, work_dir=work_dir, lib_dir=lib_dir)
+    broker = launch_kafka(port, controller_port, work_dir=work_dir, lib_dir=lib_dir,
+                          secure=secure)
     try:
         wait_for_kafka(broker, timeout=timeout)
     except BaseException:

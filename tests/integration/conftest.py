@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +32,9 @@ from midstream.stack import (
     stop_kafka,
     stop_prometheus,
 )
+from midstream.stack.kafka import KafkaBroker, SaslSsl
 from midstream.stack.nginx_rtmp import NginxRtmpServer, start_nginx_rtmp, stop_nginx_rtmp
+from midstream.stack.tls import make_pki
 from tests.integration.media_peers import Publisher, stop_publisher
 
 if TYPE_CHECKING:
@@ -91,6 +94,40 @@ def kafka_brokers() -> Iterator[str]:
         yield broker.brokers
     finally:
         stop_kafka(broker)
+
+
+SCRAM_PASSWORD = "scram-pw-d41c9e"
+"""The secured broker's SCRAM password: tests grep every output for it."""
+TLS_KEY_PASSWORD = "tls-key-pw-8b27f0"
+"""The password of the secured broker's and clients' private keys: grepped for too."""
+
+
+@pytest.fixture(scope="session")
+def secured_kafka() -> Iterator[tuple[KafkaBroker, SaslSsl]]:
+    """A private broker with a SASL_SSL (SCRAM-SHA-512) listener and the plain one.
+
+    Certificates are generated for the session (``make_pki``); clients must
+    present one too (``ssl.client.auth=required``), so the client key password
+    is a secret our processes hold. Use ``broker.secure_brokers`` with
+    ``secure.client_env(...)``, and ``broker.brokers`` (plaintext) for setup.
+    """
+    tls = Path(tempfile.mkdtemp(prefix="midstream-tls-"))
+    secure = SaslSsl(make_pki(tls, key_password=TLS_KEY_PASSWORD), "midstream",
+                     SCRAM_PASSWORD, client_auth="required")
+    try:
+        broker = start_kafka(port=0, secure=secure)
+    except StackError as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        shutil.rmtree(tls, ignore_errors=True)
+        unavailable(f"cannot start a secured Kafka broker: {problem}")
+    try:
+        yield broker, secure
+    finally:
+        stop_kafka(broker)
+        shutil.rmtree(tls, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
