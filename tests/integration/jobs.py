@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from bytewax.testing import TestingSink, TestingSource, run_main
@@ -65,9 +66,20 @@ def run_job(env: dict[str, str], *bytewax_args: str, timeout: float = 120) -> st
 
 def start_job(env: dict[str, str], *bytewax_args: str,
               flow: str = "midstream.flows.llm_stream") -> subprocess.Popen[str]:
-    """Start a tailing job in the background; stop it with :func:`stop_job`."""
-    return subprocess.Popen(job_command(*bytewax_args, flow=flow), env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """Start a tailing job in the background; stop it with :func:`stop_job`.
+
+    Its output goes to a temporary file, not a pipe: nobody reads a pipe while the job
+    runs, and librdkafka logging every failed reconnect during a broker outage would
+    fill it and block the job's threads.
+    """
+    output = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # noqa: SIM115 (closed by stop_job)
+    process = subprocess.Popen(job_command(*bytewax_args, flow=flow), env=env, cwd=REPO,
+                               stdout=output, stderr=subprocess.STDOUT, text=True)
+    _outputs[process.pid] = output
+    return process
+
+
+_outputs: dict[int, IO[str]] = {}
 
 
 def stop_job(process: subprocess.Popen[str], timeout: float = 20) -> str:
@@ -79,8 +91,11 @@ def stop_job(process: subprocess.Popen[str], timeout: float = 20) -> str:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    assert process.stdout is not None
-    return process.stdout.read()
+    output = _outputs.pop(process.pid)
+    output.seek(0)
+    printed = output.read()
+    output.close()
+    return printed
 
 
 def produce(brokers: str, topic: str, events: Iterable[dict[str, Any] | bytes]) -> int:
