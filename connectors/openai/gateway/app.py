@@ -90,7 +90,8 @@ class Gateway:
         use_holdback = holdback.active and (config.brokers is not None or config.fail_closed)
         self.services = Services(config=config, metrics=self.metrics,
                                  holdback=holdback if use_holdback else None, producer=None,
-                                 follower=None, tokens_topic=self.topics.tokens)
+                                 follower=None, tokens_topic=self.topics.tokens,
+                                 job=config.brokers is not None)
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None

@@ -78,6 +78,8 @@ class RedactionBuffer:
         self.delivered_chars = 0
         """Characters sent to the client (markers included)."""
         self.redactions = 0
+        self.withheld: list[tuple[int, int]] = []
+        """Spans of :attr:`text` replaced by a marker (or swallowed after one), in order."""
         self.ended = False
         self.stopped = False
         self._decided: list[tuple[int, int, str]] = []
@@ -136,7 +138,11 @@ class RedactionBuffer:
     def finish(self) -> str:
         """End the upstream's text: partial matches can no longer complete."""
         self.ended = True
-        return "" if self.stopped else self._done(self._release())
+        if self.stopped:
+            return ""
+        if self._growing is not None:
+            self._swallow()
+        return self._done(self._release())
 
     def stop(self) -> None:
         """Stop the stream: nothing more is released."""
@@ -182,13 +188,26 @@ class RedactionBuffer:
                 end = max(end, e)
         return end
 
+    def _withhold(self, start: int, end: int) -> None:
+        if self.withheld and self.withheld[-1][1] == start:
+            start = self.withheld.pop()[0]
+        self.withheld.append((start, end))
+
     def _swallow(self) -> None:
+        """Swallow what a redacted match grew into; stop once it can grow no more.
+
+        A redacted match may still grow after its redaction (``jane@mail.example`` into
+        ``jane@mail.example-university.org``, even when the text at the time already
+        went on with ``-uni``): everything after it is held while a longer match from
+        its start is still possible, and swallowed as far as that match reaches.
+        """
         assert self._growing is not None
         start = self._growing
-        grown = self._extend(start, self.released)
-        if grown > self.released:
-            self.released = grown
-        if self.released < len(self.text):
+        reach, may_grow = self._holdback.extent(self.text, start, final=self.ended)
+        if reach > self.released:
+            self._withhold(self.released, reach)
+            self.released = reach
+        if not may_grow:
             self._growing = None
 
     def _release(self) -> str:
@@ -202,9 +221,13 @@ class RedactionBuffer:
                 if end > at:
                     out.append(self._marker.format(reason=reason))
                     self.redactions += 1
+                    self._withhold(at, end)
                     self.released = end
-                    self._growing = start if end >= len(text) and not self.ended else None
+                    self._growing = start
+                    self._swallow()
                 continue
+            if self._growing is not None:
+                return "".join(out)  # the redacted match may still grow into what follows
             limit = self._decided[0][0] if self._decided else len(text)
             hold = max(self._hold_from(at), min(self._waived_until, len(text)))
             stop = min(hold, limit)
