@@ -213,6 +213,9 @@ class HoldBack:
         redacting = [r for r in rules if r.action == "redact"]
         self._patterns = [_Pattern(r) for r in redacting if r.pattern is not None]
         self._phrases = [(r.name, fold(p)) for r in redacting for p in r.phrases]
+        self.span = max([p.span for p in self._patterns] + [len(p) for _, p in self._phrases],
+                        default=0)
+        """The longest match any redacting rule can make."""
 
     @property
     def active(self) -> bool:
@@ -224,12 +227,22 @@ class HoldBack:
         """Rules whose pattern RE2 cannot run: their complete matches are not linear-time."""
         return [p.name for p in self._patterns if p.linear is None]
 
-    def hold_from(self, text: str, start: int = 0, *, final: bool = False) -> int:
+    def cursors(self) -> list[int]:
+        """Per-stream memory for :meth:`hold_from`: where partial matches may still start."""
+        return [0] * len(self._patterns)
+
+    def hold_from(self, text: str, start: int = 0, *, final: bool = False,
+                  cursors: list[int] | None = None) -> int:
         """Index from which ``text`` must be held back; ``len(text)`` when none of it must.
 
         ``text[:start]`` is context already released (look-behinds may need it);
         the answer is never below ``start``. With ``final`` the stream has ended:
         partial matches can no longer complete, so only complete ones are held.
+
+        ``cursors`` (from :meth:`cursors`, one list per stream whose text only
+        grows) remembers where partial matches may still start: a position that
+        is not the start of a partial match never becomes one, so each is tried
+        once rather than on every delta.
         """
         end = len(text)
         hold = end
@@ -241,14 +254,21 @@ class HoldBack:
                     hold = s  # finished (it waits for its redaction) or still growing
                     break
                 pos = s + 1  # e.g. a number failing the Luhn check: not PII
-            if not final and (p := pattern.partial_start(text, start)) is not None:
-                hold = min(hold, p)
+            if final:
+                continue
+            i = self._patterns.index(pattern)
+            partial = pattern.partial_start(text, max(start, cursors[i]) if cursors else start)
+            if cursors is not None:
+                cursors[i] = end if partial is None else partial
+            if partial is not None:
+                hold = min(hold, partial)
         if self._phrases:
-            folded = fold(text)
+            base = max(0, start - self.span)  # phrases are case-folded: fold only what matters
+            folded = fold(text[base:])
             for _, phrase in self._phrases:
-                found = folded.find(phrase, start)
+                found = folded.find(phrase, start - base)
                 if found != -1:
-                    hold = min(hold, found)
+                    hold = min(hold, base + found)
                 if final:
                     continue
                 # The longest proper prefix of the phrase that the text ends with.
@@ -258,14 +278,16 @@ class HoldBack:
                         break
         return max(hold, start)
 
-    def matches(self, text: str) -> list[tuple[int, int, str]]:
+    def matches(self, text: str, start: int = 0) -> list[tuple[int, int, str]]:
         """Complete redaction matches in ``text`` as ``(start, end, rule name)``, by start.
 
         For redacting locally when no decision from the job arrives (fail closed).
+        Matches start at ``start`` or later (``text[:start]`` is context), found as
+        :meth:`hold_from` finds them.
         """
         found_all: list[tuple[int, int, str]] = []
         for pattern in self._patterns:
-            pos = 0
+            pos = start
             while (first := pattern.first(text, pos)) is not None:
                 s, e = first
                 if pattern.valid(text[s:e]):
@@ -274,11 +296,11 @@ class HoldBack:
                 else:
                     pos = s + 1  # a failed check may hide a valid match inside it
         if self._phrases:
-            folded = fold(text)
+            folded = fold(text[start:])
             for name, phrase in self._phrases:
                 at = folded.find(phrase)
                 while at != -1:
-                    found_all.append((at, at + len(phrase), name))
+                    found_all.append((start + at, start + at + len(phrase), name))
                     at = folded.find(phrase, at + 1)
         return sorted(found_all)
 

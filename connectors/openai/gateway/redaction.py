@@ -86,6 +86,7 @@ class RedactionBuffer:
         self._waived_until = 0
         self._growing: int | None = None
         self._arrivals: deque[tuple[int, float]] = deque()
+        self._cursors = holdback.cursors()
 
     @property
     def held(self) -> int:
@@ -164,26 +165,23 @@ class RedactionBuffer:
                 report(now - arrivals.popleft()[1])
         return out
 
-    def _matches_from(self, at: int) -> list[tuple[int, int, str]]:
-        ctx = max(0, at - CONTEXT)
-        return [(s + ctx, e + ctx, name)
-                for s, e, name in self._holdback.matches(self.text[ctx:])]
-
     def _complete_held(self) -> list[tuple[int, int, str]]:
         if self.held == 0:
             return []
-        return [m for m in self._matches_from(self.released) if m[0] >= self.released]
+        return self._holdback.matches(self.text, self.released)
 
     def _hold_from(self, at: int) -> int:
         if self.ended:
             held = self._complete_held()
             return min((s for s, _, _ in held), default=len(self.text))
-        ctx = max(0, at - CONTEXT)
-        return ctx + self._holdback.hold_from(self.text[ctx:], at - ctx)
+        return self._holdback.hold_from(self.text, at, cursors=self._cursors)
 
     def _extend(self, start: int, end: int) -> int:
         """``end`` grown to the end of the local match overlapping ``[start, end)``."""
-        for s, e, _ in self._matches_from(start):
+        ctx = max(0, start - CONTEXT)
+        # No match is longer than the hold-back's span: look no further than that.
+        window = self.text[ctx:end + self._holdback.span + CONTEXT]
+        for s, e, _ in ((s + ctx, e + ctx, n) for s, e, n in self._holdback.matches(window)):
             if s < end and e > start:
                 end = max(end, e)
         return end
