@@ -35,7 +35,7 @@ ANSWERS = {
     "one letter, then @": "a" * (SIZE - 1) + "@",
     "x@ + a. repeated": ("x@" + "a." * SIZE)[:SIZE],
     "letters and @, no domain": (("a" * 200 + "@") * (SIZE // 201 + 1))[:SIZE],
-    "emails that never end": (("jane.doe@mail.example-" * 3000))[:SIZE],
+    "emails that never end": ("jane.doe@mail.example-" * 3000)[:SIZE],
     "digits only": "1" * SIZE,
     "cards failing Luhn": ("4111 1111 1111 1112 " * (SIZE // 20 + 1))[:SIZE],
     "digit, space, repeated": "1 " * (SIZE // 2),
