@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from midstream.core.config import Topics
+from tests.connectors.openai.gateway.leaks import LONG_EMAIL, leaked, sdk_text
 from tests.connectors.openai.gateway.servers import CLIENT_KEY, Servers
 from tests.doubles.openai_upstream.http import Script, ToolCallScript
 from tests.integration.jobs import consume_all, job_env, new_topics, start_job, stop_job
@@ -170,6 +171,49 @@ def test_without_the_job_fail_closed_redacts_locally(kafka_brokers: str,
         raw = _raw(servers, {"model": "email", "messages": MESSAGES, "stream": True})
         for pii in PII:
             assert pii not in raw
+
+
+# The two leaks an outside comparison found in fail closed: a 79-character email split
+# across chunks with a zero decision timeout, and an upstream pause inside its domain with
+# the default timeout. Both released the domain's tail ("-university-department.org"):
+# the local redaction covered the match as it stood, and what it then grew into went out.
+EXPECTED = "Write to [redacted:email_address] today."
+
+
+@pytest.mark.parametrize("pieces", [
+    ("Write to jonathan.alexander.", "smithson@computer-sciences.example",
+     "-university-department", ".org", " today."),
+    ("Write to jonathan.alexander.smithson@computer-sciences.example-univ",
+     "ersity-department.org today."),
+    tuple("Write to " + LONG_EMAIL + " today."),   # one character a chunk
+])
+def test_a_split_email_does_not_leak_with_a_zero_decision_timeout(
+        kafka_brokers: str, idle_topics: Topics, pieces: tuple[str, ...]) -> None:
+    scripts = {"email": Script(pieces=pieces, pacing=0.005)}
+    with Servers(scripts, brokers=kafka_brokers, topics=idle_topics, fail_closed=True,
+                 decision_timeout=0.0) as servers:
+        text = sdk_text(servers, "email")
+    assert leaked(text) == []
+    assert text == EXPECTED
+
+
+@pytest.mark.parametrize("pieces", [
+    ("Write to jonathan.alexander.smithson@computer-sciences.example",
+     "-university-department.org", " today."),
+    ("Write to jonathan.alexander.smithson@computer-sciences.example-univ",
+     "ersity-department.org", " today."),
+])
+def test_an_upstream_pause_inside_the_domain_does_not_leak(
+        kafka_brokers: str, idle_topics: Topics, pieces: tuple[str, ...]) -> None:
+    # 0.8 s between chunks, the default decision timeout (0.5 s) expires in the pause.
+    scripts = {"email": Script(pieces=pieces, pacing=0.8)}
+    with Servers(scripts, brokers=kafka_brokers, topics=idle_topics,
+                 fail_closed=True) as servers:
+        text = sdk_text(servers, "email")
+        assert servers.metric("midstream_gateway_decision_timeouts_total",
+                              {"mode": "closed"}) >= 1
+    assert leaked(text) == []
+    assert text == EXPECTED
 
 
 def test_tool_call_arguments_are_tapped_as_a_stream_of_their_own(kafka_brokers: str,

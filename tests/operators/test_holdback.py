@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,3 +96,65 @@ def test_rules_that_do_not_redact_hold_nothing():
     flagging = HoldBack([r for r in RULES if r.action != "redact"])
     assert not flagging.active
     assert flagging.hold_from("I'm sorry, I can't help with jane@x.io") == 38
+
+
+def _backtracking_matches(hold: HoldBack, text: str) -> list[tuple[int, int, str]]:
+    """The same search with the ``regex`` package only (the semantics RE2 must keep)."""
+    found = []
+    for pattern in hold._patterns:
+        pos = 0
+        while (m := pattern.backtracking.search(text, pos)) is not None:
+            if pattern.valid(m.group()):
+                found.append((m.start(), m.end(), pattern.name))
+                pos = max(m.end(), m.start() + 1)
+            else:
+                pos = m.start() + 1
+    return sorted(found)
+
+
+NEAR = ["4", "1", " ", "-", "(", ")", "+", "5", "0", "@", ".", "a", "x", "com", "org", "\n",
+        "٣", "é", "_"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(NEAR), st.sampled_from(SECRETS),
+                          st.sampled_from(PROSE)), max_size=40))
+def test_the_linear_engine_finds_the_backtracking_engines_matches(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert HOLD.matches(text) == _backtracking_matches(HOLD, text)
+
+
+def test_every_bundled_redaction_rule_runs_in_linear_time() -> None:
+    assert HOLD.backtracking_rules == []
+
+
+def test_a_rule_re2_cannot_run_falls_back_to_backtracking() -> None:
+    hold = HoldBack([Rule("twice", pattern=r"(ab)\1", action="redact")])
+    assert hold.backtracking_rules == ["twice"]
+    assert hold.matches("x abab y") == [(2, 6, "twice")]
+    assert hold.hold_from("x aba") == 2
+
+
+def _seconds(text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        HOLD.hold_from(text)
+        HOLD.matches(text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("unit", [
+    "a" * 2047 + "@",
+    "x@" + "a." * 1023,
+    "a" * 200 + "@",
+    "1" * 2048,
+    "4111 1111 1111 1112 ",
+    "1 ",
+])
+def test_adversarial_text_takes_linear_time(unit: str) -> None:
+    # Backtracking took seconds on these (quadratic: 4x the text, 16x the time). The
+    # figures per delta are bench/gateway_adversarial.py's; here only the growth.
+    small, large = unit * (8192 // len(unit) + 1), unit * (32768 // len(unit) + 1)
+    assert _seconds(large) < 8 * max(_seconds(small), 1e-3)

@@ -23,7 +23,10 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import time
 from typing import Any
 
@@ -37,7 +40,7 @@ from midstream.connectors.kafka.clients import make_producer
 from midstream.connectors.kafka.settings import ClientSettings
 from midstream.connectors.openai.control import ControlFollower
 from midstream.connectors.openai.gateway import errors
-from midstream.connectors.openai.gateway.auth import ClientKeys, RateLimiter
+from midstream.connectors.openai.gateway.auth import ClientKeys, RateLimiter, read_key_file
 from midstream.connectors.openai.gateway.chat import ChatStream
 from midstream.connectors.openai.gateway.config import GatewayConfig
 from midstream.connectors.openai.gateway.exceptions import GatewayConfigError
@@ -56,6 +59,8 @@ from midstream.operators.holdback import HoldBack
 log = logging.getLogger(__name__)
 
 _PASSED_HEADERS = ("OpenAI-Organization", "OpenAI-Project", "OpenAI-Beta")
+KEY_FILE_POLL_SECONDS = 1.0
+"""How often the key file is checked for changes (SIGHUP re-reads it at once)."""
 
 
 class Gateway:
@@ -74,14 +79,16 @@ class Gateway:
     def __init__(self, config: GatewayConfig, *, registry: CollectorRegistry = REGISTRY,
                  topics: Topics | None = None) -> None:
         check_upstream_url(config.upstream, allow_insecure=config.allow_insecure_upstream)
-        if not config.client_keys:
+        if not config.client_keys and not config.client_keys_file:
             raise GatewayConfigError("no client keys: set MIDSTREAM_GATEWAY_KEYS (comma-separated) or "
                               "client_keys in the config file; the gateway is not an open proxy")
         self.config = config
         self.registry = registry
         self.metrics = GatewayMetrics(registry)
         self.topics = topics or Topics.from_env()
-        self.keys = ClientKeys(config.client_keys)
+        self.keys = ClientKeys(config.client_keys | self._file_keys())
+        self._keys_stamp = self._stamp()
+        self._watch: asyncio.Task[None] | None = None
         self.limiter = RateLimiter(config.rate_per_second, config.burst)
         rules = load_rules(config.rules_path or str(BUNDLED_RULES))
         holdback = HoldBack(rules)
@@ -90,7 +97,8 @@ class Gateway:
         use_holdback = holdback.active and (config.brokers is not None or config.fail_closed)
         self.services = Services(config=config, metrics=self.metrics,
                                  holdback=holdback if use_holdback else None, producer=None,
-                                 follower=None, tokens_topic=self.topics.tokens)
+                                 follower=None, tokens_topic=self.topics.tokens,
+                                 job=config.brokers is not None)
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -101,6 +109,43 @@ class Gateway:
     def __repr__(self) -> str:
         return (f"Gateway(listen={self.host}:{self.port}, "
                 f"upstream={redacted_url(self.config.upstream)!r}, keys={len(self.keys)})")
+
+    # -- client keys --------------------------------------------------------------------------
+
+    def _file_keys(self) -> frozenset[str]:
+        path = self.config.client_keys_file
+        return read_key_file(path) if path else frozenset()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        path = self.config.client_keys_file
+        if not path:
+            return None
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def reload_keys(self) -> bool:
+        """Re-read the key file; keep the current keys when it cannot be read. Returns success."""
+        self._keys_stamp = self._stamp()
+        try:
+            keys = ClientKeys(self.config.client_keys | self._file_keys())
+        except GatewayConfigError as exc:
+            log.warning("client keys not reloaded, the current ones stay: %s", exc)
+            return False
+        if not len(keys):
+            log.warning("client keys not reloaded: the key file has none")
+            return False
+        self.keys = keys
+        log.info("client keys reloaded: %d keys", len(keys))
+        return True
+
+    async def _watch_keys(self, every: float = KEY_FILE_POLL_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if self._stamp() != self._keys_stamp:
+                self.reload_keys()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -128,6 +173,11 @@ class Gateway:
             if not ready:
                 log.warning("the control follower is not assigned yet; decisions may be missed "
                             "until it is")
+        if config.client_keys_file:
+            self._watch = asyncio.create_task(self._watch_keys())
+            # Not in the main thread (tests), signals cannot be handled: polling only.
+            with contextlib.suppress(RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_keys)
         self._session = make_session(config.upstream_timeout)
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
@@ -150,6 +200,9 @@ class Gateway:
 
     async def close(self) -> None:
         """Stop listening, then close the upstream session, the follower and the producer."""
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         for runner in (self._runner, self._metrics_runner):
             if runner is not None:
                 await runner.cleanup()

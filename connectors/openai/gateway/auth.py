@@ -1,13 +1,19 @@
 """Client keys and per-key rate limits: the gateway is not an open proxy.
 
-Keys are compared in constant time, and rate-limit buckets are indexed by a
-hash of the key, so no key sits in memory twice or appears in a repr.
+Keys are kept and compared as SHA-256 digests, in constant time
+(:func:`hmac.compare_digest`, no early exit), so a key file may hold
+``sha256:<hex>`` entries instead of keys. Rate-limit buckets are indexed by a
+prefix of the digest, so no key sits in memory or appears in a repr.
 
 Examples
 --------
->>> keys = ClientKeys(frozenset({"k-1"}))
+>>> import hashlib
+>>> hashed = "sha256:" + hashlib.sha256(b"k-2").hexdigest()
+>>> keys = ClientKeys(frozenset({"k-1", hashed}))
 >>> keys.identify("Bearer k-1") is not None, keys.identify("Bearer nope"), keys.identify(None)
 (True, None, None)
+>>> keys.identify("Bearer k-2") == hashed[7:23]
+True
 >>> bucket = TokenBucket(rate=1.0, burst=2, now=0.0)
 >>> [bucket.take(0.0), bucket.take(0.0), bucket.take(0.0), bucket.take(1.0)]
 [0.0, 0.0, 1.0, 0.0]
@@ -20,12 +26,15 @@ import hmac
 import time
 from collections.abc import Callable
 
+from midstream.connectors.openai.gateway.exceptions import GatewayConfigError
+
 
 class ClientKeys:
     """The keys clients may present; :meth:`identify` returns a key's opaque id."""
 
     def __init__(self, keys: frozenset[str]) -> None:
-        self._keys = tuple((k.encode(), _key_id(k)) for k in sorted(keys))
+        digests = {_digest(k) for k in keys}
+        self._keys = tuple((d, d.hex()[:16]) for d in sorted(digests))
 
     def __repr__(self) -> str:
         return f"ClientKeys({len(self._keys)} keys)"
@@ -37,16 +46,48 @@ class ClientKeys:
         """Return the id of the key in an ``Authorization: Bearer <key>`` header, or None."""
         if not authorization or not authorization.startswith("Bearer "):
             return None
-        offered = authorization[len("Bearer "):].strip().encode()
+        offered = hashlib.sha256(authorization[len("Bearer "):].strip().encode()).digest()
         found = None
-        for key, key_id in self._keys:  # no early exit: the time does not depend on the key
-            if hmac.compare_digest(offered, key):
+        for digest, key_id in self._keys:  # no early exit: the time does not depend on the key
+            if hmac.compare_digest(offered, digest):
                 found = key_id
         return found
 
 
-def _key_id(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+HASHED_PREFIX = "sha256:"
+
+
+def _digest(entry: str) -> bytes:
+    """Return a key's SHA-256 digest; ``sha256:<hex>`` entries are digests already."""
+    if entry.startswith(HASHED_PREFIX):
+        try:
+            digest = bytes.fromhex(entry[len(HASHED_PREFIX):])
+        except ValueError:
+            digest = b""
+        if len(digest) == 32:
+            return digest
+        raise GatewayConfigError("a hashed client key must be 'sha256:' and 64 hex digits")
+    return hashlib.sha256(entry.encode()).digest()
+
+
+def read_key_file(path: str) -> frozenset[str]:
+    r"""Read client keys from a file: one a line, ``sha256:<hex>`` for hashed ones, ``#`` comments.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", delete=False) as f:
+    ...     _ = f.write("# team a\nkey-a\n\nsha256:" + "0" * 64 + "\n")
+    >>> sorted(read_key_file(f.name))[0]
+    'key-a'
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError as exc:
+        raise GatewayConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+    keys = frozenset(s for line in lines if (s := line.strip()) and not s.startswith("#"))
+    for key in keys:
+        _digest(key)  # a malformed hashed entry is an error, not a key nobody can present
+    return keys
 
 
 class TokenBucket:

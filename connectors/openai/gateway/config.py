@@ -68,6 +68,9 @@ class GatewayConfig:
         Seconds to wait for the upstream's response headers.
     kafka_settings
         Extra librdkafka settings (credentials, TLS); never shown.
+    client_keys_file
+        A file of client keys (one a line, ``sha256:<hex>`` for hashed ones), re-read
+        on SIGHUP and when it changes; its keys add to ``client_keys``.
     """
 
     upstream: str
@@ -88,6 +91,7 @@ class GatewayConfig:
     metrics_port: int | None = None
     upstream_timeout: float = 60.0
     kafka_settings: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    client_keys_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.rate_per_second <= 0 or self.burst < 1:
@@ -153,6 +157,8 @@ def from_sources(base: GatewayConfig, *, file: str | None = None,
     keys = set(base.client_keys)
     keys.update(k.strip() for k in env.get("MIDSTREAM_GATEWAY_KEYS", "").split(",") if k.strip())
     keys.update(str(k) for k in settings.pop("client_keys", []) if str(k).strip())
+    if env.get("MIDSTREAM_GATEWAY_KEYS_FILE") and "client_keys_file" not in settings:
+        settings["client_keys_file"] = env["MIDSTREAM_GATEWAY_KEYS_FILE"]
     upstream_key = base.upstream_key or env.get("MIDSTREAM_UPSTREAM_API_KEY") or None
     if upstream_key is None and env.get("MIDSTREAM_UPSTREAM_API_KEY_FILE"):
         upstream_key = read_secret_file(env["MIDSTREAM_UPSTREAM_API_KEY_FILE"]) or None

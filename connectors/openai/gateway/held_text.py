@@ -7,6 +7,9 @@ is true and a timer runs; when it expires (``decision_timeout``), the match is r
 (fail open) or redacted locally (fail closed) and the released text goes to the client.
 The timer runs on the event loop and takes the stream's lock, like everything that
 writes to the client.
+
+Without a job to ask (no Kafka: only ``--fail-closed`` holds text back), no
+decision can come: a complete match is redacted locally at once, with no timer.
 """
 
 from __future__ import annotations
@@ -46,11 +49,14 @@ class HeldText:
         Delivers text the timer releases.
     spawn
         Runs the timer's coroutine as a task.
+    job
+        Whether a job can send decisions; without one, complete matches are redacted
+        locally at once (only fail closed holds text back then).
     """
 
     def __init__(self, buffer: RedactionBuffer, *, config: GatewayConfig,
                  metrics: GatewayMetrics, route: str, lock: asyncio.Lock, emit: Emit,
-                 spawn: Spawn) -> None:
+                 spawn: Spawn, job: bool = True) -> None:
         self.buffer = buffer
         self.config = config
         self.metrics = metrics
@@ -65,18 +71,16 @@ class HeldText:
         self._settled = asyncio.Event()
         self._settled.set()
         self._loop = asyncio.get_running_loop()
+        self._no_job = not job
+        """No job can decide: complete matches are redacted locally at once."""
 
     def feed(self, text: str) -> str:
         """Hold an upstream text delta; return what the client may have now."""
-        out = self.buffer.feed(text)
-        self._arm_timer()
-        return out
+        return self._settle(self.buffer.feed(text))
 
     def finish(self) -> str:
         """End the upstream's text; partial matches are released."""
-        out = self.buffer.finish()
-        self._arm_timer()
-        return out
+        return self._settle(self.buffer.finish())
 
     @property
     def waiting(self) -> bool:
@@ -98,8 +102,7 @@ class HeldText:
             return None
         self.metrics.redactions.labels(self.route, "decision").inc(
             self.buffer.redactions - before)
-        self._arm_timer()
-        return out
+        return self._settle(out)
 
     def stop(self) -> None:
         """Stop the stream: drop what is held and stop waiting."""
@@ -112,6 +115,22 @@ class HeldText:
         self._over = True
         if self._timer is not None:
             self._timer.cancel()
+
+    def _settle(self, out: str) -> str:
+        """Redact at once when no job can decide, else (re)arm the decision timer."""
+        if self._no_job and self.buffer.pending_match():
+            out += self._expire()
+        self._arm_timer()
+        return out
+
+    def _expire(self) -> str:
+        """No decision (in time): release the held matches or redact them locally."""
+        before = self.buffer.redactions
+        out = self.buffer.expire(self.config.fail_closed)
+        if self.buffer.redactions > before:
+            self.metrics.redactions.labels(self.route, "local").inc(
+                self.buffer.redactions - before)
+        return out
 
     def _arm_timer(self) -> None:
         pending = self.buffer.pending_match()
@@ -134,11 +153,7 @@ class HeldText:
             if self.buffer.pending_match():
                 mode = "closed" if self.config.fail_closed else "open"
                 self.metrics.decision_timeouts.labels(mode).inc()
-                before = self.buffer.redactions
-                out = self.buffer.expire(self.config.fail_closed)
-                if self.buffer.redactions > before:
-                    self.metrics.redactions.labels(self.route, "local").inc(
-                        self.buffer.redactions - before)
+                out = self._expire()
                 log.info("stream %s: no decision within %.3fs, %s", self.stream_id,
                          self.config.decision_timeout,
                          "redacted locally (fail closed)" if self.config.fail_closed

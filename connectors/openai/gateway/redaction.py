@@ -78,12 +78,15 @@ class RedactionBuffer:
         self.delivered_chars = 0
         """Characters sent to the client (markers included)."""
         self.redactions = 0
+        self.withheld: list[tuple[int, int]] = []
+        """Spans of :attr:`text` replaced by a marker (or swallowed after one), in order."""
         self.ended = False
         self.stopped = False
         self._decided: list[tuple[int, int, str]] = []
         self._waived_until = 0
         self._growing: int | None = None
         self._arrivals: deque[tuple[int, float]] = deque()
+        self._cursors = holdback.cursors()
 
     @property
     def held(self) -> int:
@@ -136,7 +139,11 @@ class RedactionBuffer:
     def finish(self) -> str:
         """End the upstream's text: partial matches can no longer complete."""
         self.ended = True
-        return "" if self.stopped else self._done(self._release())
+        if self.stopped:
+            return ""
+        if self._growing is not None:
+            self._swallow()
+        return self._done(self._release())
 
     def stop(self) -> None:
         """Stop the stream: nothing more is released."""
@@ -158,37 +165,47 @@ class RedactionBuffer:
                 report(now - arrivals.popleft()[1])
         return out
 
-    def _matches_from(self, at: int) -> list[tuple[int, int, str]]:
-        ctx = max(0, at - CONTEXT)
-        return [(s + ctx, e + ctx, name)
-                for s, e, name in self._holdback.matches(self.text[ctx:])]
-
     def _complete_held(self) -> list[tuple[int, int, str]]:
         if self.held == 0:
             return []
-        return [m for m in self._matches_from(self.released) if m[0] >= self.released]
+        return self._holdback.matches(self.text, self.released)
 
     def _hold_from(self, at: int) -> int:
         if self.ended:
             held = self._complete_held()
             return min((s for s, _, _ in held), default=len(self.text))
-        ctx = max(0, at - CONTEXT)
-        return ctx + self._holdback.hold_from(self.text[ctx:], at - ctx)
+        return self._holdback.hold_from(self.text, at, cursors=self._cursors)
 
     def _extend(self, start: int, end: int) -> int:
         """``end`` grown to the end of the local match overlapping ``[start, end)``."""
-        for s, e, _ in self._matches_from(start):
+        ctx = max(0, start - CONTEXT)
+        # No match is longer than the hold-back's span: look no further than that.
+        window = self.text[ctx:end + self._holdback.span + CONTEXT]
+        for s, e, _ in ((s + ctx, e + ctx, n) for s, e, n in self._holdback.matches(window)):
             if s < end and e > start:
                 end = max(end, e)
         return end
 
+    def _withhold(self, start: int, end: int) -> None:
+        if self.withheld and self.withheld[-1][1] == start:
+            start = self.withheld.pop()[0]
+        self.withheld.append((start, end))
+
     def _swallow(self) -> None:
+        """Swallow what a redacted match grew into; stop once it can grow no more.
+
+        A redacted match may still grow after its redaction (``jane@mail.example`` into
+        ``jane@mail.example-university.org``, even when the text at the time already
+        went on with ``-uni``): everything after it is held while a longer match from
+        its start is still possible, and swallowed as far as that match reaches.
+        """
         assert self._growing is not None
         start = self._growing
-        grown = self._extend(start, self.released)
-        if grown > self.released:
-            self.released = grown
-        if self.released < len(self.text):
+        reach, may_grow = self._holdback.extent(self.text, start, final=self.ended)
+        if reach > self.released:
+            self._withhold(self.released, reach)
+            self.released = reach
+        if not may_grow:
             self._growing = None
 
     def _release(self) -> str:
@@ -202,9 +219,13 @@ class RedactionBuffer:
                 if end > at:
                     out.append(self._marker.format(reason=reason))
                     self.redactions += 1
+                    self._withhold(at, end)
                     self.released = end
-                    self._growing = start if end >= len(text) and not self.ended else None
+                    self._growing = start
+                    self._swallow()
                 continue
+            if self._growing is not None:
+                return "".join(out)  # the redacted match may still grow into what follows
             limit = self._decided[0][0] if self._decided else len(text)
             hold = max(self._hold_from(at), min(self._waived_until, len(text)))
             stop = min(hold, limit)

@@ -33,6 +33,9 @@ class Services:
     producer: Producer | None
     follower: ControlFollower | None
     tokens_topic: str
+    job: bool = False
+    """Whether a MidStream job can send decisions (Kafka is configured); without one, fail
+    closed redacts complete matches at once instead of waiting for the decision timeout."""
     live: dict[str, LiveStream] = field(default_factory=dict)
     """Streams being proxied, by stream id."""
 

@@ -100,7 +100,7 @@ class LiveStream:
                 on_hold_seconds=self.metrics.holdback_seconds.labels(self.route).observe)
             self.held = HeldText(self.buffer, config=self.config, metrics=self.metrics,
                                  route=self.route, lock=self.lock, emit=self.emit_text,
-                                 spawn=self.decisions.spawn)
+                                 spawn=self.decisions.spawn, job=services.job)
         self.stopped = False
         self.stop_reason: str | None = None
         self.closed = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,3 +95,106 @@ def test_stop_releases_nothing_more() -> None:
     buffer.feed("mail jane@exa")
     buffer.stop()
     assert buffer.feed("mple.com. Bye.") == "" and buffer.finish() == ""
+
+
+LONG_EMAIL = "jonathan.alexander.smithson@computer-sciences.example-university-department.org"
+
+
+@pytest.mark.parametrize("pieces", [
+    # The timeout expired while the text stood at a complete match...
+    ["Write to jonathan.alexander.smithson@computer-sciences.example",
+     "-university-department.org", " today."],
+    # ... or at a complete match followed by what is only a partial one yet.
+    ["Write to jonathan.alexander.smithson@computer-sciences.example-univ",
+     "ersity-department.org", " today."],
+    ["Write to jonathan.alexander.smithson@computer-sciences.example-",
+     "university-", "department.", "org", " today."],
+])
+def test_a_locally_redacted_match_swallows_what_it_grows_into(pieces: list[str]) -> None:
+    buffer = RedactionBuffer(HOLDBACK)
+    out = []
+    for piece in pieces:
+        out.append(buffer.feed(piece))
+        if buffer.pending_match():  # the decision timeout expires here (fail closed)
+            out.append(buffer.expire(True))
+    out.append(buffer.finish())
+    assert "".join(out) == "Write to [redacted:email_address] today."
+
+
+def test_a_grown_match_ending_the_text_is_swallowed_at_the_end() -> None:
+    buffer = RedactionBuffer(HOLDBACK)
+    assert buffer.feed("Write to " + LONG_EMAIL[:52]) == "Write to "
+    assert buffer.expire(True) == "[redacted:email_address]"
+    assert buffer.feed(LONG_EMAIL[52:]) == ""
+    assert buffer.finish() == ""
+    assert buffer.held == 0
+
+
+SECRET_POOL = ["jane.doe@example.com", "ops+alerts@mail.example.co.uk", LONG_EMAIL,
+               "x@mail.example-university-department.org", "4111 1111 1111 1111",
+               "5500-0000-0000-0004", "+1 415-555-0199", "(415) 555-0199"]
+MARKER = "\x00{reason}\x00"
+
+
+@st.composite
+def stream_with_events(draw: st.DrawFn) -> tuple[str, list[tuple[str, str]]]:
+    """Prose and secrets cut anywhere, with timeouts and job decisions between the chunks."""
+    parts = draw(st.lists(st.one_of(st.sampled_from(PROSE_WORDS),
+                                    st.sampled_from(SECRET_POOL).map(lambda s: " " + s + " ")),
+                          min_size=1, max_size=12))
+    text = "".join(parts)
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=30)))
+    bounds = [0, *cuts, len(text)]
+    events: list[tuple[str, str]] = []
+    for a, b in pairwise(bounds):
+        if b > a:
+            events.append(("feed", text[a:b]))
+        # A pause: the timer expires, or the job's decision arrives (or neither).
+        events.extend(draw(st.lists(st.sampled_from([("timeout", ""), ("decide", "")]),
+                                    max_size=2)))
+    return text, events
+
+
+PROSE_WORDS = ["Sure", ",", " the", " owner", " is", " Jane", ".", " Call", " me", " at", " ",
+               "\n", " soon", "!", " 12", " pieces", " ok", " it", "’s", " done", "-", "@"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream_with_events(), st.booleans())
+def test_fail_closed_never_releases_a_character_of_a_match_whatever_the_timing(
+        case: tuple[str, list[tuple[str, str]]], timeouts_first: bool) -> None:
+    text, events = case
+    buffer = RedactionBuffer(HOLDBACK, marker=MARKER)
+    out = []
+    for kind, piece in events:
+        if kind == "feed":
+            out.append(buffer.feed(piece))
+        elif kind == "timeout" and buffer.pending_match():
+            out.append(buffer.expire(True))
+        elif kind == "decide":
+            # The job decides on a match as it stands in the text it has seen.
+            seen = HOLDBACK.matches(buffer.text)
+            if seen:
+                start, end, name = seen[-1] if timeouts_first else seen[0]
+                got = buffer.redact(start, end, name)
+                out.append(got or "")
+    out.append(buffer.finish())
+    while buffer.pending_match():
+        out.append(buffer.expire(True))
+    assert buffer.held == 0
+    # The client got the text with the withheld spans replaced by markers, nothing else...
+    expected, at = [], 0
+    for start, end in buffer.withheld:
+        assert at <= start < end
+        expected.append(text[at:start])
+        at = end
+    expected.append(text[at:])
+    assert _without_markers("".join(out)) == "".join(expected)
+    # ... and every character of every match in the whole text was withheld.
+    for start, end, _ in HOLDBACK.matches(text):
+        assert any(a <= start and end <= b for a, b in buffer.withheld), \
+            (text, "".join(out), (start, end), buffer.withheld)
+
+
+def _without_markers(delivered: str) -> str:
+    return "".join(delivered.split("\x00")[0::2])
