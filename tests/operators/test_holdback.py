@@ -136,12 +136,13 @@ def test_a_rule_re2_cannot_run_is_refused_as_in_the_job() -> None:
 
 
 def _seconds(text: str) -> float:
+    # CPU time of this thread: on a busy machine wall-clock time mostly measures the wait.
     best = float("inf")
     for _ in range(3):
-        started = time.perf_counter()
+        started = time.thread_time()
         HOLD.hold_from(text)
         HOLD.matches(text)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.thread_time() - started)
     return best
 
 

@@ -40,7 +40,7 @@ def test_without_a_job_fail_closed_redacts_at_once() -> None:
     pieces = ("Write to jane.doe@example.com", " today", ".", " And", " more", ".")
     scripts = {"email": Script(pieces=pieces, pacing=0.01)}
     # A decision timeout far longer than the answer: nothing may wait for it.
-    with Servers(scripts, fail_closed=True, decision_timeout=5.0) as servers:
+    with Servers(scripts, fail_closed=True, decision_timeout=20.0) as servers:
         started = time.monotonic()
         text = sdk_text(servers, "email")
         took = time.monotonic() - started
@@ -49,4 +49,4 @@ def test_without_a_job_fail_closed_redacts_at_once() -> None:
         assert servers.metric("midstream_gateway_redactions_total",
                               {"route": "chat", "source": "local"}) == 1
     assert text == "Write to [redacted:email_address] today. And more."
-    assert took < 2.5, took
+    assert took < 10.0, took  # half the decision timeout: a margin for a busy machine
