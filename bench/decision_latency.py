@@ -38,18 +38,23 @@ class LatencyConsumer:
     """In its own process (the GIL of a busy producer would inflate the numbers), reads a topic
     from the start and records receive time minus each record's ``ts``."""
 
-    def __init__(self, brokers: str, topic: str, only: bytes | None = None) -> None:
+    def __init__(self, brokers: str, topic: str, only: bytes | None = None, *,
+                 timed: bool = False) -> None:
         self._stop = multiprocessing.Event()
         self._ready = multiprocessing.Event()
-        self._results: multiprocessing.Queue[list[float]] = multiprocessing.Queue()
+        self._results: multiprocessing.Queue[list[Any]] = multiprocessing.Queue()
         self._process = multiprocessing.Process(
-            target=_consume, args=(brokers, topic, only, self._stop, self._ready, self._results),
+            target=_consume, args=(brokers, topic, only, self._stop, self._ready, self._results,
+                                   timed),
             daemon=True)
         self._process.start()
         self._ready.wait(30)
 
-    def finish(self) -> list[float]:
-        """Stop reading and return the latencies, in seconds."""
+    def finish(self) -> list[Any]:
+        """Stop reading and return the latencies, in seconds.
+
+        With ``timed``, each is a (receive wall-clock time, latency) pair, for figures over time.
+        """
         self._stop.set()
         latencies = self._results.get(timeout=300)
         self._process.join(10)
@@ -57,13 +62,13 @@ class LatencyConsumer:
 
 
 def _consume(brokers: str, topic: str, only: bytes | None, stop: Any, ready: Any,
-             results: Any) -> None:
+             results: Any, timed: bool = False) -> None:
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"lat-{time.time()}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 5,
                          "auto.offset.reset": "earliest"})
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-    latencies: list[float] = []
+    latencies: list[Any] = []
     ready.set()
     while not stop.is_set():
         # A short timeout: consume() waits for a full batch or the timeout, which would
@@ -75,7 +80,8 @@ def _consume(brokers: str, topic: str, only: bytes | None, stop: Any, ready: Any
                 continue
             if only is not None and only not in value:
                 continue
-            latencies.append(now - orjson.loads(value)["ts"])
+            latency = now - orjson.loads(value)["ts"]
+            latencies.append((now, latency) if timed else latency)
     consumer.close()
     results.put(latencies)
 

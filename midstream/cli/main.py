@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from midstream import __version__
@@ -29,8 +30,8 @@ commands:
   demo     run the flow on bundled sample streams, no services needed
   stack    start/stop a local Kafka broker and Prometheus (for tests and trying it out)
   topics   create MidStream's Kafka topics
-  run      run the LLM-stream job against Kafka in this process
-           (same as: python -m bytewax.run midstream.flows.llm_stream)
+  run      run the LLM-stream job against Kafka in this process, with recovery on
+           (same as: python -m bytewax.run midstream.flows.llm_stream -r DIR -s 5 -b 30)
   gateway  an OpenAI-compatible streaming gateway that taps deltas and acts on
            stop/redact decisions (see gateway -h)
   realtime a WebSocket relay for the OpenAI Realtime API that taps text and transcript
@@ -69,20 +70,87 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_recovery_root(env: Mapping[str, str]) -> Path:
+    """Where ``midstream run`` keeps recovery snapshots: ``MIDSTREAM_RECOVERY_DIR`` or the default.
+
+    The default is ``$XDG_STATE_HOME/midstream/recovery`` (``~/.local/state/...``
+    when ``XDG_STATE_HOME`` is unset); each flow uses a subdirectory of it.
+
+    Examples
+    --------
+    >>> default_recovery_root({"MIDSTREAM_RECOVERY_DIR": "/var/lib/midstream"}).as_posix()
+    '/var/lib/midstream'
+    >>> default_recovery_root({"XDG_STATE_HOME": "/srv/state"}).as_posix()
+    '/srv/state/midstream/recovery'
+    """
+    if env.get("MIDSTREAM_RECOVERY_DIR"):
+        return Path(env["MIDSTREAM_RECOVERY_DIR"])
+    state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "midstream" / "recovery"
+
+
+def prepare_recovery_dir(directory: Path, partitions: int) -> bool:
+    """Create ``directory`` and its recovery partitions unless they exist; True if created.
+
+    Same as ``python -m bytewax.recovery DIRECTORY PARTITIONS`` on first use.
+    Existing partitions are kept as they are: they hold the snapshots to resume from.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     first = prepare_recovery_dir(Path(d) / "llm", 1)
+    ...     again = prepare_recovery_dir(Path(d) / "llm", 1)
+    ...     names = sorted(p.name for p in (Path(d) / "llm").iterdir())
+    >>> first, again, names
+    (True, False, ['part-0.sqlite3'])
+    """
+    from bytewax.recovery import init_db_dir
+
+    if directory.is_dir() and any(directory.glob("part-*.sqlite3")):
+        return False
+    directory.mkdir(parents=True, exist_ok=True)
+    init_db_dir(directory, partitions)
+    return True
+
+
 def _run(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
     from prometheus_client import start_http_server
+
+    if args.brokers:
+        os.environ["MIDSTREAM_BROKERS"] = args.brokers
+    recovery = None
+    if not args.no_recovery:
+        directory = (Path(args.recovery_dir) if args.recovery_dir
+                     else default_recovery_root(os.environ) / args.flow)
+        if prepare_recovery_dir(directory, args.recovery_partitions):
+            logging.getLogger(__name__).info("created %d recovery partition(s) in %s",
+                                             args.recovery_partitions, directory)
+        recovery = RecoveryConfig(str(directory), timedelta(seconds=args.backup_interval))
+        # The flow keeps per-stream snapshots only when it knows recovery is on; `auto`
+        # looks for bytewax.run's -r, which this command does not pass.
+        if os.environ.get("MIDSTREAM_SNAPSHOTS", "auto").lower() == "auto":
+            os.environ["MIDSTREAM_SNAPSHOTS"] = "on"
+        logging.getLogger(__name__).info(
+            "recovery on: %s, snapshot every %g s, backups kept %g s", directory,
+            args.snapshot_interval, args.backup_interval)
+    else:
+        logging.getLogger(__name__).warning(
+            "recovery off (--no-recovery): a restart re-reads from MIDSTREAM_STARTING_OFFSET")
 
     if args.flow == "media":
         from midstream.flows.media import kafka_flow
     else:
         from midstream.flows.llm_stream import kafka_flow
 
-    if args.brokers:
-        os.environ["MIDSTREAM_BROKERS"] = args.brokers
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.metrics_host)
-    cli_main(kafka_flow(), workers_per_process=1)
+    cli_main(kafka_flow(), workers_per_process=1,
+             epoch_interval=timedelta(seconds=args.snapshot_interval), recovery_config=recovery)
     return 0
 
 
@@ -171,6 +239,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=3030,
                      help="serve Prometheus metrics on this port (default 3030; 0 = off)")
     run.add_argument("--metrics-host", default="127.0.0.1")
+    run.add_argument("--recovery-dir", default=None,
+                     help="Bytewax recovery directory, created with its partitions if missing "
+                          "(default: $MIDSTREAM_RECOVERY_DIR/<flow>, else "
+                          "~/.local/state/midstream/recovery/<flow>)")
+    run.add_argument("--recovery-partitions", type=int, default=1,
+                     help="partitions to create in a new recovery directory (default 1)")
+    run.add_argument("-s", "--snapshot-interval", type=float, default=5.0, metavar="SECONDS",
+                     help="seconds between recovery snapshots (Bytewax epochs; default 5)")
+    run.add_argument("-b", "--backup-interval", type=float, default=30.0, metavar="SECONDS",
+                     help="seconds old snapshots are kept (Bytewax -b; default 30)")
+    run.add_argument("--no-recovery", action="store_true",
+                     help="run without recovery: a restart re-reads from "
+                          "MIDSTREAM_STARTING_OFFSET and per-stream state starts empty")
     run.set_defaults(handler=_run)
     return parser
 
