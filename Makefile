@@ -7,16 +7,19 @@
 #   make test        setup, stack up, pytest, stack down (always), keeping pytest's exit code
 #                    (extra pytest options: make test PYTEST_ARGS='-k kafka -x')
 #   make lint        ruff check ., mypy and the import contracts (lint-imports)
+#   make lock        pin the installed dependencies in deploy/requirements.lock (pip freeze)
+#   make audit       lock, then pip-audit them into deploy/pip-audit.txt (fails on a known
+#                    vulnerability; an unreachable vulnerability service is reported, not fatal)
 
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
 STACK  := $(PYTHON) -m midstream.stack
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv demo stack-up stack-down stack-status test lint
+.PHONY: help setup venv demo stack-up stack-down stack-status test lint lock audit
 
 help:
-	@sed -n '3,9s/^#   //p' Makefile
+	@sed -n '3,12s/^#   //p' Makefile
 
 setup:
 	bash deploy/setup.sh
@@ -38,7 +41,7 @@ stack-status:
 
 # A stack that was already running before `make test` is reused and left running;
 # one started here is always stopped, whatever pytest returns.
-test: setup
+test: setup audit
 	@if $(STACK) status >/dev/null 2>&1; then owned=0; else owned=1; fi; \
 	status=0; \
 	$(STACK) up && $(PYTHON) -m pytest -q $(PYTEST_ARGS) || status=$$?; \
@@ -49,3 +52,11 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# Everything installed in .venv but the project itself, pinned.
+lock: venv
+	$(VENV)/bin/pip freeze --exclude-editable --exclude midstream \
+		| grep -vE '^(#|-e )| @ file:' > deploy/requirements.lock
+
+audit: lock
+	$(PYTHON) deploy/audit.py

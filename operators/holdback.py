@@ -24,6 +24,15 @@ Linear time, whatever the text (a gateway's event loop serves every client):
   than its rule's ``max_span`` is outside the contract, as it is for the job's
   detectors (:mod:`midstream.operators.text_rules`).
 
+* **Bounded work per call**, whatever a single delta holds (up to the 64 KB
+  limit, a delta may hold tens of thousands of candidates, each costing a
+  search and a validator check in Python): :meth:`HoldBack.hold_from` checks
+  at most :data:`MAX_FAILED_CHECKS` candidates failing their validator per
+  rule and holds from the next one, and :meth:`HoldBack.matches` reports at
+  most 32 matches per rule one by one, the next one running to the text's end
+  (as the job's detectors do). A flood is held or redacted, never released
+  unchecked.
+
 Phrases are matched case-insensitively with the same folding as the detectors
 (:func:`midstream.operators.text_rules.fold`).
 
@@ -52,7 +61,10 @@ from collections.abc import Sequence
 import re2
 import regex
 
-from midstream.operators.text_rules import VALIDATORS, Rule, fold
+from midstream.operators.text_rules import MAX_MATCHES_PER_DELTA, VALIDATORS, Rule, fold
+
+MAX_FAILED_CHECKS = 256
+"""Candidates of one pattern failing their validator that one call checks; the next is held."""
 
 # One character class or escape, as a look-around of width one may hold it.
 _ONE_CHAR = r"(?:\[(?:\\.|[^\]\\])+\]|\\[dDwWsS]|\\.|[^\\()\[\]|*+?{}.^$])"
@@ -247,12 +259,16 @@ class HoldBack:
         end = len(text)
         hold = end
         for pattern in self._patterns:
-            pos = start
+            pos, failed = start, 0
             while (first := pattern.first(text, pos)) is not None and first[0] < hold:
                 s, e = first
-                if (e == end and not final) or pattern.valid(text[s:e]):
-                    hold = s  # finished (it waits for its redaction) or still growing
+                if (e == end and not final) or failed == MAX_FAILED_CHECKS \
+                        or pattern.valid(text[s:e]):
+                    # Finished (it waits for its redaction), still growing, or past what
+                    # one call checks (a flood of near-misses): held, never released unchecked.
+                    hold = s
                     break
+                failed += 1
                 pos = s + 1  # e.g. a number failing the Luhn check: not PII
             if final:
                 continue
@@ -283,24 +299,38 @@ class HoldBack:
 
         For redacting locally when no decision from the job arrives (fail closed).
         Matches start at ``start`` or later (``text[:start]`` is context), found as
-        :meth:`hold_from` finds them.
+        :meth:`hold_from` finds them. Bounded work per call, as in the job's
+        detectors (:data:`~midstream.operators.text_rules.MAX_MATCHES_PER_DELTA`):
+        after 32 matches of one rule, or :data:`MAX_FAILED_CHECKS` candidates
+        failing its validator, the next candidate is one match running to the
+        text's end, so nothing is released unchecked.
         """
+        end = len(text)
         found_all: list[tuple[int, int, str]] = []
         for pattern in self._patterns:
-            pos = start
+            pos, reported, failed = start, 0, 0
             while (first := pattern.first(text, pos)) is not None:
                 s, e = first
+                if reported == MAX_MATCHES_PER_DELTA or failed == MAX_FAILED_CHECKS:
+                    found_all.append((s, end, pattern.name))  # a flood: the rest is one match
+                    break
                 if pattern.valid(text[s:e]):
                     found_all.append((s, e, pattern.name))
+                    reported += 1
                     pos = max(e, s + 1)
                 else:
+                    failed += 1
                     pos = s + 1  # a failed check may hide a valid match inside it
         if self._phrases:
             folded = fold(text[start:])
             for name, phrase in self._phrases:
-                at = folded.find(phrase)
+                at, reported = folded.find(phrase), 0
                 while at != -1:
+                    if reported == MAX_MATCHES_PER_DELTA:
+                        found_all.append((start + at, end, name))
+                        break
                     found_all.append((start + at, start + at + len(phrase), name))
+                    reported += 1
                     at = folded.find(phrase, at + 1)
         return sorted(found_all)
 

@@ -7,11 +7,16 @@ topic, a control follower (the gateway's and relay's) and a media edge
 publisher are connected, and the gateway serves a client. Then the broker goes
 down for a few seconds and comes back. Everything the producer got
 acknowledged must be processed: the job's insights and decisions, by id,
-equal a clean run's over exactly the acknowledged events.
+equal a clean run's over exactly the acknowledged events. During the outage
+the gateway serves an answer holding an email: no decision can come, so it
+fails open, and its metrics say so. The Realtime relay's producer and control
+follower, connected before the outage, tap a spoken response after it and stop
+it on a control decision.
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import threading
@@ -35,6 +40,7 @@ from midstream.stack.exceptions import StackError
 from midstream.stack.kafka import KafkaBroker, restart_kafka, start_kafka, stop_kafka
 from tests.connectors.openai.gateway.servers import Servers
 from tests.doubles.openai_upstream.http import Script
+from tests.doubles.openai_upstream.realtime import RealtimeScript
 from tests.integration.conftest import unavailable
 from tests.integration.jobs import (
     REPO,
@@ -45,11 +51,14 @@ from tests.integration.jobs import (
     produce,
     reference_results,
 )
+from tests.integration.test_realtime_kafka import WORDS, Relayed, play
 
 QUIET_TIMERS = {"MIDSTREAM_STALL_SECONDS": "1000", "MIDSTREAM_ABANDON_SECONDS": "1000"}
 RATE = 400
 """Token events a second from the producer."""
 OUTAGE_SECONDS = 3.0
+PII_ANSWER = ("Write", " to jane", ".doe@exam", "ple.com", " today.")
+DECISION_TIMEOUTS = "midstream_gateway_decision_timeouts_total"
 
 
 @pytest.fixture
@@ -136,6 +145,43 @@ def stop_logged_job(job: subprocess.Popen[bytes], log: Path) -> str:
     return log.read_text(errors="replace")
 
 
+class RelayAcrossRestart(threading.Thread):
+    """The Realtime relay with its own Kafka clients, connected before the outage.
+
+    Once :attr:`restarted` is set, it waits until its control follower delivers
+    again, then plays a spoken response that a control ``stop`` cancels mid-way.
+    """
+
+    def __init__(self, brokers: str, topics: Any) -> None:
+        super().__init__(daemon=True)
+        self.brokers = brokers
+        self.topics = topics
+        self.connected = threading.Event()
+        self.restarted = threading.Event()
+        self.events: list[dict[str, Any]] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._scenario())
+        except BaseException as exc:  # reported by the test's thread
+            self.error = exc
+
+    async def _scenario(self) -> None:
+        script = RealtimeScript(pieces=WORDS, pace=0.03)
+        async with Relayed(self.brokers, self.topics, script) as relayed:
+            self.connected.set()
+            await asyncio.to_thread(self.restarted.wait, 180)
+            probes: list[dict[str, Any]] = []
+            relayed.follower.register("relay-probe", probes.append)
+            await asyncio.to_thread(produce, self.brokers, self.topics.control, [
+                msgspec.to_builtins(control(stream_id="relay-probe", ts=1.0, action="stop",
+                                            reason="test", at_seq=1))])
+            assert await asyncio.to_thread(wait_for, lambda: probes, 60), \
+                "the relay's control follower did not reconnect"
+            self.events, _ = await play(relayed, False, 5)
+
+
 def wait_for(condition: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -161,14 +207,30 @@ def test_everything_acknowledged_is_processed_across_a_broker_restart(
     follower.start()
     edge = KafkaRecordPublisher(ClientSettings(brokers), topics.media)
     sender = SteadyProducer(brokers, topics.tokens, events)
+    relay = RelayAcrossRestart(brokers, topics)
     try:
         assert follower.ready.wait(30)
+        relay.start()
+        assert relay.connected.wait(60), relay.error
         sender.start()
         time.sleep(8)  # the job is busy with live traffic
-        with Servers({"plain": Script(pieces=("Hello", ",", " world"))}, topics=topics,
+        with Servers({"plain": Script(pieces=("Hello", ",", " world")),
+                      "pii": Script(pieces=PII_ANSWER)}, topics=topics,
                      brokers=brokers, decision_timeout=0.2) as gateway:
-            private_broker.append(restart_kafka(broker, how, down_for=OUTAGE_SECONDS,
-                                                timeout=90))
+            restarter = threading.Thread(target=lambda: private_broker.append(
+                restart_kafka(broker, how, down_for=OUTAGE_SECONDS, timeout=90)))
+            restarter.start()
+            assert wait_for(lambda: not broker.is_running(), 90)
+            # The broker is away: the email waits for a decision that cannot come, and
+            # goes out unchanged after the decision timeout (fail open), counted as such.
+            during = gateway.client().chat.completions.create(
+                model="pii", messages=[{"role": "user", "content": "hi"}], stream=True)
+            assert "".join(c.choices[0].delta.content or "" for c in during
+                           if c.choices) == "".join(PII_ANSWER)
+            assert gateway.registry.get_sample_value(DECISION_TIMEOUTS, {"mode": "open"}) == 1
+            restarter.join(120)
+            assert not restarter.is_alive() and private_broker[-1] is not broker
+            relay.restarted.set()
             # (The gateway's tap producer queued its events while the broker was away.)
             reply = gateway.client().chat.completions.create(
                 model="plain", messages=[{"role": "user", "content": "hi"}], stream=True)
@@ -180,6 +242,11 @@ def test_everything_acknowledged_is_processed_across_a_broker_restart(
         assert wait_for(lambda: decisions, 60), "no decision through the reconnected follower"
         edge(MediaRecord(v=1, stream_id="cam-after", seq=0, ts=1.0, kind="video", fps=25.0))
         assert edge.flush(60) == 0
+        # The relay's follower delivered a stop, which cancelled the spoken response.
+        relay.join(120)
+        assert relay.error is None, relay.error
+        done = next(e for e in relay.events if e["type"] == "response.done")
+        assert done["response"]["status"] == "cancelled"
         sender.join(timeout=180)
         assert not sender.is_alive()
         acked = [events[i] for i in sorted(sender.acked)]
@@ -211,4 +278,9 @@ def test_everything_acknowledged_is_processed_across_a_broker_restart(
     assert got == expected
     media = consume_all(brokers, topics.media)
     assert [r["stream_id"] for r in media] == ["cam-after"]
+    # The relay's producer tapped the response it relayed after the restart.
+    tapped = [r for r in consume_all(brokers, topics.tokens)
+              if r["stream_id"].startswith("realtime-")]
+    assert [r["kind"] for r in tapped][:2] == ["start", "delta"], tapped[:3]
+    assert tapped[-1]["kind"] == "end" and tapped[-1]["meta"]["finish_reason"] == "cancelled"
     assert "Traceback" not in output, output[-3000:]

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from midstream.core.config import BUNDLED_RULES
 from midstream.core.rules_file import load_rules
-from midstream.operators.holdback import HoldBack
-from midstream.operators.text_rules import Rule
+from midstream.operators.holdback import MAX_FAILED_CHECKS, HoldBack
+from midstream.operators.text_rules import MAX_MATCHES_PER_DELTA, Rule
 
 RULES = load_rules(BUNDLED_RULES)
 HOLD = HoldBack(RULES)
@@ -128,11 +128,16 @@ def test_every_bundled_redaction_rule_runs_in_linear_time() -> None:
     assert HOLD.backtracking_rules == []
 
 
-def test_a_rule_re2_cannot_run_is_refused_as_in_the_job() -> None:
-    # The rule set under the hold-back refuses what the linear-time engine cannot run, so the
-    # gateway and the job accept the same rules files (the job's check names the construct).
+def test_a_rule_re2_cannot_run_falls_back_to_backtracking() -> None:
+    # The rules file refuses such a pattern now; the hold-back still copes if one comes.
     with pytest.raises(ValueError, match="back-references"):
-        HoldBack([Rule("twice", pattern=r"(ab)\1", action="redact")])
+        Rule("twice", pattern=r"(ab)\1", action="redact")
+    rule = Rule("twice", pattern=r"abab", action="redact")
+    object.__setattr__(rule, "pattern", r"(ab)\1")
+    hold = HoldBack([rule])
+    assert hold.backtracking_rules == ["twice"]
+    assert hold.matches("x abab y") == [(2, 6, "twice")]
+    assert hold.hold_from("x aba") == 2
 
 
 def _seconds(text: str) -> float:
@@ -159,3 +164,39 @@ def test_adversarial_text_takes_linear_time(unit: str) -> None:
     # figures per delta are bench/gateway_adversarial.py's; here only the growth.
     small, large = unit * (8192 // len(unit) + 1), unit * (32768 // len(unit) + 1)
     assert _seconds(large) < 8 * max(_seconds(small), 1e-3)
+
+
+def counting_luhn(hold: HoldBack) -> list[int]:
+    """Count the card rule's Luhn checks (the real check, counted)."""
+    calls = [0]
+    card = next(p for p in hold._patterns if p.validator is not None)
+    check = card.validator
+    assert check is not None
+
+    def counted(text: str) -> bool:
+        calls[0] += 1
+        return check(text)
+
+    card.validator = counted
+    return calls
+
+
+def test_a_flood_of_near_misses_costs_bounded_checks_and_is_held_not_released() -> None:
+    hold = HoldBack(RULES)
+    calls = counting_luhn(hold)
+    flood = "1 " * 32768 + "4111 1111 1111 1111 end"
+    at = hold.hold_from(flood)
+    assert calls[0] == MAX_FAILED_CHECKS
+    assert 0 < at < 4 * MAX_FAILED_CHECKS  # the rest waits for the next look
+    calls[0] = 0
+    found = hold.matches(flood)
+    assert calls[0] == MAX_FAILED_CHECKS
+    assert found[-1][1:] == (len(flood), "payment_card")  # the rest is one match: the card too
+    assert found[-1][0] <= flood.index("4111")
+
+
+def test_a_flood_of_matches_reports_32_and_then_the_rest_as_one() -> None:
+    flood = "x jane@example.com" * 1000
+    found = HOLD.matches(flood)
+    assert len(found) == MAX_MATCHES_PER_DELTA + 1
+    assert found[-1] == (18 * MAX_MATCHES_PER_DELTA + 2, len(flood), "email_address")

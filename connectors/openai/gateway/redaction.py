@@ -227,10 +227,14 @@ class RedactionBuffer:
             if self._growing is not None:
                 return "".join(out)  # the redacted match may still grow into what follows
             limit = self._decided[0][0] if self._decided else len(text)
-            hold = max(self._hold_from(at), min(self._waived_until, len(text)))
-            stop = min(hold, limit)
+            held_from = self._hold_from(at)
+            stop = min(max(held_from, min(self._waived_until, len(text))), limit)
             if stop > at:
                 out.append(text[at:stop])
                 self.released = stop
+                if stop == held_from and stop < limit:
+                    # Held: a match, or the end of what one call checks (a flood of
+                    # near-misses); the next delta looks again, so each costs bounded work.
+                    return "".join(out)
                 continue  # past a waived match, or up to a decided span: look again
             return "".join(out)

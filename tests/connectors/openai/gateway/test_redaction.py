@@ -12,6 +12,7 @@ from midstream.connectors.openai.gateway.redaction import RedactionBuffer
 from midstream.core.config import BUNDLED_RULES
 from midstream.core.rules_file import load_rules
 from midstream.operators.holdback import HoldBack
+from tests.operators.test_holdback import counting_luhn
 
 HOLDBACK = HoldBack(load_rules(BUNDLED_RULES))
 TEXT = ("Sure. Write to jane.doe@example.com or call 415-555-0100; the card 4111 1111 1111 "
@@ -198,3 +199,24 @@ def test_fail_closed_never_releases_a_character_of_a_match_whatever_the_timing(
 
 def _without_markers(delivered: str) -> str:
     return "".join(delivered.split("\x00")[0::2])
+
+
+@pytest.mark.parametrize("unit", ["1 ", "4111 1111 1111 1112 ", "jane.doe@mail.example-"])
+def test_one_huge_delta_of_candidates_costs_bounded_work_and_leaks_nothing(unit: str) -> None:
+    # 64 KB of near-misses (or of matches) in one delta, a valid card at its end: each
+    # call checks a bounded number of candidates, and the card never goes out.
+    holdback = HoldBack(load_rules(BUNDLED_RULES))
+    checks = counting_luhn(holdback)
+    buffer = RedactionBuffer(holdback)
+    text = (unit * (65536 // len(unit)))[:65500] + " 4111 1111 1111 1111."
+    out = [buffer.feed(text)]
+    while buffer.pending_match():
+        out.append(buffer.expire(True))
+    assert checks[0] <= 2048  # of 32,768 candidates
+    out.append(buffer.finish())
+    while buffer.pending_match():
+        out.append(buffer.expire(True))
+    assert buffer.held == 0
+    delivered = "".join(out)
+    assert "4111 1111 1111 1111" not in delivered
+    assert "[redacted:" in delivered
