@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeGuard, TypeVar
 
 import bytewax.operators as op
@@ -434,5 +434,6 @@ def kafka_endpoints(env: Mapping[str, str], topic: str) -> tuple[TokenTopicSourc
     kafka = ClientSettings.from_env(env)
     source = TokenTopicSource(kafka, [topic], tail=job.tail,
                               starting_offset=offsets[job.starting_offset],
-                              batch_size=job.batch_size)
+                              batch_size=job.batch_size,
+                              poll_interval=timedelta(milliseconds=job.poll_ms))
     return source, KafkaOutput(kafka)

@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from midstream.operators._lyapunov_kernels import (
     longest_linear_segment,
     nearest_neighbours,
 )
+from midstream.operators.compact_state import PackedState, pack_arrays, unpack_arrays
 from midstream.operators.embedding import embedding_dimension, mean_period, mutual_information_lag
 
 #: Fewer samples than this give a non-confident NaN result without any computation.
@@ -509,6 +511,13 @@ class SlidingLyapunov:
         self._seen = 0
         self.last: LyapunovResult | None = None
         """The most recent result."""
+
+    def __getstate__(self) -> PackedState:
+        """Pickle compactly (:mod:`midstream.operators.compact_state`)."""
+        return pack_arrays(self.__dict__, ('_ring',))
+
+    def __setstate__(self, state: PackedState | dict[str, Any]) -> None:
+        self.__dict__.update(unpack_arrays(state))
 
     def update(self, x: float | Sequence[float] | np.ndarray
                ) -> LyapunovResult | list[LyapunovResult] | None:

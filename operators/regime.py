@@ -67,6 +67,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,7 @@ from midstream.operators._regime_kernels import (
     mirrored_permutation_entropy,
     surrogate_entropies,
 )
+from midstream.operators.compact_state import PackedState, pack_arrays, unpack_arrays
 from midstream.operators.spectral_lines import LineSpectrum, spectral_lines
 from midstream.operators.zero_one_test import zero_one_test
 
@@ -688,6 +690,13 @@ class RegimeMonitor:
         self._seen = 0
         self.result: RegimeResult | None = None
         """The latest classification, if any."""
+
+    def __getstate__(self) -> PackedState:
+        """Pickle compactly (:mod:`midstream.operators.compact_state`)."""
+        return pack_arrays(self.__dict__, ('_ring',))
+
+    def __setstate__(self, state: PackedState | dict[str, Any]) -> None:
+        self.__dict__.update(unpack_arrays(state))
 
     def update(self, x: float | np.ndarray) -> RegimeResult | None:
         """Add a sample or a batch (in time order); return a fresh result when one is due."""

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from midstream.operators._kernels import repetition_step
+from midstream.operators.compact_state import PackedState, pack_arrays, unpack_arrays
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +90,19 @@ class RepetitionDetector:
         self._ring = np.zeros(max_period + 1, dtype=np.uint32)
         self._runs = np.zeros(max_period + 1, dtype=np.int64)
         # Tokens a loop of period p must cover; index 0 is unused.
-        self._needed = np.array(
-            [max(min_repeats * p, min_tokens) for p in range(max_period + 1)], dtype=np.int64
-        )
+        self._needed = _needed_tokens(max_period, min_repeats, min_tokens)
         self._count = 0
         self.in_loop: Loop | None = None
         """The loop the stream is in now, if any."""
+
+    def __getstate__(self) -> PackedState:
+        """Pickle compactly (:mod:`midstream.operators.compact_state`)."""
+        return pack_arrays({k: v for k, v in self.__dict__.items() if k != "_needed"},
+                           ('_ring', '_runs'))
+
+    def __setstate__(self, state: PackedState | dict[str, Any]) -> None:
+        self.__dict__.update(unpack_arrays(state))
+        self._needed = _needed_tokens(self.max_period, self.min_repeats, self.min_tokens)
 
     def update(self, token: str) -> Loop | None:
         """Add one token; return the loop if this token makes it certain, else ``None``.
@@ -120,3 +129,9 @@ class RepetitionDetector:
     def tokens_seen(self) -> int:
         """Tokens added so far."""
         return self._count
+
+
+def _needed_tokens(max_period: int, min_repeats: int, min_tokens: int) -> np.ndarray:
+    """Tokens a loop of each period must cover (index 0 unused): derived, so never pickled."""
+    return np.array([max(min_repeats * p, min_tokens) for p in range(max_period + 1)],
+                    dtype=np.int64)

@@ -70,19 +70,22 @@ class KafkaSettings:
     starting_offset: str = "earliest"
     tail: bool = True
     batch_size: int = 1000
+    poll_ms: float = 2.0
+    """After a batch smaller than ``batch_size``, wait this long before polling the partition again."""
     extra: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         hidden = ", ".join(f"{k}=***" for k, _ in self.extra)
         return (
             f"KafkaSettings(brokers={self.brokers!r}, starting_offset={self.starting_offset!r},"
-            f" tail={self.tail!r}, batch_size={self.batch_size!r}, extra=[{hidden}])"
+            f" tail={self.tail!r}, batch_size={self.batch_size!r}, poll_ms={self.poll_ms!r},"
+            f" extra=[{hidden}])"
         )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> KafkaSettings:
         """Read ``MIDSTREAM_BROKERS``, ``MIDSTREAM_STARTING_OFFSET``, ``MIDSTREAM_TAIL``..."""
-        reserved = {"MIDSTREAM_KAFKA_BATCH_SIZE"}
+        reserved = {"MIDSTREAM_KAFKA_BATCH_SIZE", "MIDSTREAM_KAFKA_POLL_MS"}
         extra = tuple(
             sorted(
                 (name[len("MIDSTREAM_KAFKA_") :].lower().replace("_", "."), value)
@@ -95,6 +98,7 @@ class KafkaSettings:
             starting_offset=env.get("MIDSTREAM_STARTING_OFFSET", "earliest"),
             tail=env.get("MIDSTREAM_TAIL", "true").lower() not in ("0", "false", "no"),
             batch_size=int(env.get("MIDSTREAM_KAFKA_BATCH_SIZE", "1000")),
+            poll_ms=float(env.get("MIDSTREAM_KAFKA_POLL_MS", "2")),
             extra=extra,
         )
 
