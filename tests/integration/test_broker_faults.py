@@ -89,10 +89,13 @@ def many_streams(copies: int) -> list[dict[str, Any]]:
 
 
 class SteadyProducer(threading.Thread):
-    """Sends events at ``RATE`` a second and remembers which ones Kafka acknowledged."""
+    """Sends events at ``rate`` a second and remembers which ones Kafka acknowledged."""
 
-    def __init__(self, brokers: str, topic: str, events: list[dict[str, Any]]) -> None:
+    def __init__(self, brokers: str, topic: str, events: list[dict[str, Any]],
+                 rate: float = RATE) -> None:
         super().__init__(daemon=True)
+        self.rate = rate
+        self.sent = 0
         self.producer = make_producer(ClientSettings(brokers), {
             "enable.idempotence": True, "linger.ms": 5, "message.timeout.ms": 120_000})
         self.topic = topic
@@ -111,13 +114,14 @@ class SteadyProducer(threading.Thread):
     def run(self) -> None:
         start = time.monotonic()
         for index, event in enumerate(self.events):
-            pause = start + index / RATE - time.monotonic()
+            pause = start + index / self.rate - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
             self.producer.produce(self.topic, orjson.dumps(event),
                                   key=event["stream_id"].encode(),
                                   on_delivery=self._delivered(index))
             self.producer.poll(0)
+            self.sent = index + 1
         self.producer.flush(120)
 
 

@@ -163,8 +163,12 @@ def test_a_full_recovery_disk_stops_the_job_and_a_restart_loses_nothing(
         assert record == expected[record["id"]]
 
 
+@pytest.mark.parametrize(("rate", "copies", "kill_after"), [
+    (400, 10, 12.0),        # ~26 s of a slow, steady producer
+    (10_000, 100, 5.0),     # 105,200 events at 10,000 a second: the kill comes at full load
+], ids=["400_per_s", "10k_per_s"])
 def test_a_job_killed_under_a_steady_producer_resumes_and_loses_nothing(
-        kafka_brokers, make_topics, tmp_path):
+        kafka_brokers, make_topics, tmp_path, rate, copies, kill_after):
     from tests.integration.test_broker_faults import (
         SteadyProducer,
         many_streams,
@@ -174,19 +178,22 @@ def test_a_job_killed_under_a_steady_producer_resumes_and_loses_nothing(
     )
 
     topics = fresh_topics(make_topics, partitions=2)
-    events = many_streams(10)
+    events = many_streams(copies)
     recovery = tmp_path / "recovery"
     recovery.mkdir()
     subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True,
                    cwd=REPO, timeout=60)
     env = job_env(kafka_brokers, topics, MIDSTREAM_STARTING_OFFSET="earliest", **QUIET_TIMERS)
     args = ("-r", str(recovery), "-s", "1", "-b", "0")
-    sender = SteadyProducer(kafka_brokers, topics.tokens, events)
+    sender = SteadyProducer(kafka_brokers, topics.tokens, events, rate=rate)
     first = start_logged_job(env, tmp_path / "first.log", *args)
     sender.start()
     try:
-        time.sleep(12)  # the producer needs ~26 s: the kill comes mid-stream, under load
+        started = time.monotonic()
+        time.sleep(kill_after)  # the kill comes mid-stream, with the producer still sending
+        sent, elapsed = sender.sent, time.monotonic() - started
         assert sender.is_alive()
+        assert sent >= 0.5 * rate * elapsed, f"the producer fell behind: {sent} in {elapsed:.1f} s"
         assert consume_all(kafka_brokers, topics.insights)  # the job was working
     finally:
         first.send_signal(signal.SIGKILL)
@@ -207,7 +214,7 @@ def test_a_job_killed_under_a_steady_producer_resumes_and_loses_nothing(
     try:
         sender.join(timeout=120)
         assert len(sender.acked) == len(events)
-        wait_for(caught_up, 120)
+        wait_for(caught_up, 180)
     finally:
         output = stop_logged_job(second, tmp_path / "second.log")
     assert {r["id"] for r in records} == set(expected), output[-2000:]
