@@ -226,6 +226,7 @@ GATEWAY_STOPS = "midstream_gateway_stops"
 GATEWAY_REDACTIONS = "midstream_gateway_redactions"
 GATEWAY_TOKENS_SAVED = "midstream_gateway_tokens_saved"
 GATEWAY_HOLDBACK_SECONDS = "midstream_gateway_holdback_seconds"
+GATEWAY_HOLDBACK_WAIT_SECONDS = "midstream_gateway_holdback_wait_seconds"
 GATEWAY_LATE_DECISIONS = "midstream_gateway_late_decisions"
 GATEWAY_DECISION_TIMEOUTS = "midstream_gateway_decision_timeouts"
 GATEWAY_UPSTREAM_ERRORS = "midstream_gateway_upstream_errors"
@@ -276,6 +277,10 @@ class GatewayMetrics:
             GATEWAY_HOLDBACK_SECONDS, "How long each upstream text delta was held back for a "
             "possible redaction: arrival to release of its last character (0 when not held).",
             ("route",), buckets=(0.0, *HOLDBACK_BUCKETS), registry=r)
+        self.holdback_wait_seconds = Histogram(
+            GATEWAY_HOLDBACK_WAIT_SECONDS, "The part of each delta's hold after the next delta "
+            "had arrived: the wait for the job's decision (or a timeout), beyond the one-delta "
+            "look-ahead.", ("route",), buckets=(0.0, *HOLDBACK_BUCKETS), registry=r)
         self.late_decisions = Counter(
             GATEWAY_LATE_DECISIONS, "Control decisions that came after the stream ended or "
             "after the text had been released.", ("action",), registry=r)

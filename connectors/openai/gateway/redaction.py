@@ -60,16 +60,26 @@ class RedactionBuffer:
         Called once per delta with how long it was held: from its arrival to the
         release of its last character (0.0 when it went out at once). A delta
         that never goes out (the stream was stopped) is not reported.
+    on_wait_seconds
+        Called with the part of that hold that came after the next delta had
+        arrived: the wait for a decision (or a timeout), beyond the one-delta
+        look-ahead that any filter which never releases part of a match needs
+        (a delta ending in ``jane`` may go on with ``@example.com``). For the
+        newest delta, the whole hold.
     clock
         Monotonic seconds.
     """
 
     def __init__(self, holdback: HoldBack, *, marker: str = "[redacted:{reason}]",
                  on_hold_seconds: Callable[[float], None] | None = None,
+                 on_wait_seconds: Callable[[float], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        if on_wait_seconds is not None and on_hold_seconds is None:
+            raise ValueError("on_wait_seconds needs on_hold_seconds")
         self._holdback = holdback
         self._marker = marker
         self._on_hold_seconds = on_hold_seconds
+        self._on_wait_seconds = on_wait_seconds
         self._clock = clock
         self.text = ""
         """The stream's whole original text so far."""
@@ -159,10 +169,15 @@ class RedactionBuffer:
             arrivals.clear()
         elif arrivals and arrivals[0][0] <= self.released:
             now = self._clock()
-            report = self._on_hold_seconds
+            report, report_wait = self._on_hold_seconds, self._on_wait_seconds
             assert report is not None
             while arrivals and arrivals[0][0] <= self.released:
-                report(now - arrivals.popleft()[1])
+                arrived = arrivals.popleft()[1]
+                report(now - arrived)
+                if report_wait is not None:
+                    # The next delta's arrival ended the look-ahead; what follows is waiting.
+                    looked_ahead = arrivals[0][1] if arrivals else arrived
+                    report_wait(max(0.0, now - max(arrived, looked_ahead)))
         return out
 
     def _complete_held(self) -> list[tuple[int, int, str]]:

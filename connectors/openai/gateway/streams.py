@@ -97,7 +97,8 @@ class LiveStream:
         if services.holdback is not None:
             self.buffer = RedactionBuffer(
                 services.holdback, marker=self.config.redact_marker,
-                on_hold_seconds=self.metrics.holdback_seconds.labels(self.route).observe)
+                on_hold_seconds=self.metrics.holdback_seconds.labels(self.route).observe,
+                on_wait_seconds=self.metrics.holdback_wait_seconds.labels(self.route).observe)
             self.held = HeldText(self.buffer, config=self.config, metrics=self.metrics,
                                  route=self.route, lock=self.lock, emit=self.emit_text,
                                  spawn=self.decisions.spawn, job=services.job)

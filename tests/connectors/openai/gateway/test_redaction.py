@@ -91,6 +91,30 @@ def test_hold_time_is_measured_per_delta() -> None:
     assert seen == [0.0, 0.25, 0.0]
 
 
+def test_the_wait_beyond_the_look_ahead_is_measured_apart() -> None:
+    held: list[float] = []
+    waited: list[float] = []
+    now = [1.0]
+    buffer = RedactionBuffer(HOLDBACK, on_hold_seconds=held.append, on_wait_seconds=waited.append,
+                             clock=lambda: now[0])
+    assert buffer.feed("Hi jane") == "Hi "            # 'jane' may become an address
+    now[0] = 1.1
+    assert buffer.feed(" and") == "jane "              # it did not; 'and' may go on too
+    now[0] = 1.2
+    assert buffer.feed(" bob@x.org ") == "and "        # a complete match waits for the job
+    now[0] = 1.6
+    assert buffer.redact(12, 21, "email_address") == "[redacted:email_address] "
+    # 'Hi jane' and ' and' were each held until the next delta arrived: the look-ahead, no
+    # wait. The last delta waited 0.4 s for the decision, all of it a wait.
+    assert held == pytest.approx([0.1, 0.1, 0.4])
+    assert waited == pytest.approx([0.0, 0.0, 0.4])
+
+
+def test_a_wait_report_needs_a_hold_report() -> None:
+    with pytest.raises(ValueError, match="needs on_hold_seconds"):
+        RedactionBuffer(HOLDBACK, on_wait_seconds=print)
+
+
 def test_stop_releases_nothing_more() -> None:
     buffer = RedactionBuffer(HOLDBACK)
     buffer.feed("mail jane@exa")
