@@ -160,6 +160,18 @@ def timer_datetime(due: float) -> datetime:
     return datetime.fromtimestamp(min(max(due, 0.0), _LATEST_TIMER), UTC)
 
 
+EAGER_SNAPSHOT_GAP = 1.0
+"""A stream touched after this many idle seconds is pickled at once, not at the epoch's end.
+
+Bytewax snapshots, at the end of each epoch and in the worker's one thread,
+every key touched in it; pickling one stream's state takes tens of
+microseconds, so an epoch that touched 10,000 slow streams (one event each)
+stalls every stream for the pickling of all of them. A stream that had been
+idle this long is most likely touched once in the epoch, so its state is
+pickled right after its event, and the snapshot hands over those bytes unless
+something changed it since. Busy streams are pickled once, at the epoch's end.
+"""
+
 ANALYSIS_ERROR = "analysis_error"
 """The dead-letter reason of an event (or timer) whose analysis raised."""
 
@@ -232,6 +244,9 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         self.errors = errors
         self.flow = flow
         self._timer_error: Exception | None = None
+        self._pickled: bytes | None = None
+        """The state as pickled after its last change (slow streams), else None."""
+        self._touched = float("-inf")
 
     def analysed(self, run: Callable[[], Iterable[Output]], payload: Payload | Callable[[], Payload],
                  dead: list[OutMessage]) -> list[OutMessage]:
@@ -241,6 +256,7 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         returns when it is a callable, made only then) goes to ``dead``, the
         stream is reset, and nothing of the event's partial output is emitted.
         """
+        self._pickled = None
         try:
             return self._messages(run())
         except Exception as exc:  # any bug in one stream's analysis, by design
@@ -273,6 +289,7 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
     def on_notify(self) -> tuple[list[OutMessage], bool]:
         """Run the analysis's timers; discard the state when the analysis forgets the stream."""
         assert self.state is not None
+        self._pickled = None
         try:
             if self._timer_error is not None:
                 raise self._timer_error
@@ -284,6 +301,7 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
     def on_eof(self) -> tuple[list[OutMessage], bool]:
         """Emit what the end of a bounded input makes certain, keeping the state."""
         # Input ended (a bounded replay): keep state so timers still fire if the flow lives on.
+        self._pickled = None
         if self.state is None:
             return [], self.DISCARD
         try:
@@ -292,9 +310,18 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
             return [self._failed(exc, "input_end", self._timer_payload())], self.DISCARD
 
     def notify_at(self) -> datetime | None:
-        """Return when :meth:`on_notify` must next run (``None`` while there is no state)."""
+        """Return when :meth:`on_notify` must next run (``None`` while there is no state).
+
+        Bytewax asks after each call that may have changed the state: a stream
+        touched after :data:`EAGER_SNAPSHOT_GAP` idle seconds is pickled now.
+        """
         if self.state is None:
             return None
+        if self.snapshots and self._pickled is None:
+            now = self.clock()
+            if now - self._touched >= EAGER_SNAPSHOT_GAP:
+                self._pickled = snapshots.snapshot(self.state)
+            self._touched = now
         try:
             due = self.analysis.next_timer(self.state)
         except Exception as exc:  # fire now: on_notify then contains the error
@@ -303,9 +330,14 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         return timer_datetime(round(due + 0.005, 2))
 
     def snapshot(self) -> bytes | None:
-        """Pickle the state for recovery, or ``None`` when snapshots are off."""
+        """Pickle the state for recovery, or ``None`` when snapshots are off.
+
+        Hands over the bytes pickled after the state's last change, when there are.
+        """
         if not self.snapshots:
             return None
+        if self._pickled is not None:
+            return self._pickled
         return snapshots.snapshot(self.state)
 
 

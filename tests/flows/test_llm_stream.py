@@ -181,8 +181,14 @@ def test_demo_streams_give_every_kind_of_insight():
     assert not any(s == "healthy-1" and k != "summary" for s, k in kinds)
 
 
-def test_recovery_resumes_with_the_same_results(tmp_path):
-    """Abort mid-run, resume from the snapshots: the union equals an uninterrupted run."""
+@pytest.mark.parametrize("eager_gap", [1.0, 0.0], ids=["as_shipped", "every_touch_eager"])
+def test_recovery_resumes_with_the_same_results(tmp_path, monkeypatch, eager_gap):
+    """Abort mid-run, resume from the snapshots: the union equals an uninterrupted run.
+
+    With a gap of 0, every stream is pickled right after each change
+    (``EAGER_SNAPSHOT_GAP``) and the snapshots hand over those bytes.
+    """
+    monkeypatch.setattr("midstream.flows.routing.EAGER_SNAPSHOT_GAP", eager_gap)
     events = demo_streams(t0=1000.0)
     reference, _ = run(events)
     reference_ids = {orjson.loads(m.value)["id"] for m in reference}
@@ -202,6 +208,31 @@ def test_recovery_resumes_with_the_same_results(tmp_path):
     assert set(resumed) == reference_ids
     # Not just the same facts: the same numbers, so per-stream state really was restored.
     assert resumed == {orjson.loads(m.value)["id"]: orjson.loads(m.value) for m in reference}
+
+
+def test_eagerly_pickled_bytes_always_equal_the_state_now():
+    """Whatever the touches and their gaps, a snapshot is the pickle of the state as it is."""
+    from midstream.core import snapshots
+    from midstream.flows.llm_stream import StreamLogic
+    from midstream.flows.routing import DeadLetters
+
+    analyzer = StreamAnalyzer.with_defaults(AnalysisConfig(), LlmStreamMetrics(CollectorRegistry()))
+    now = [1000.0]
+    dead = DeadLetters(TOPICS.dlq, analyzer.metrics.dead_letters, lambda: now[0])
+    logic = StreamLogic(analyzer, TOPICS, dead, lambda: now[0], None)
+    messages = as_messages(token_stream("s", [" a", " b", " jane@example.com", " c"] * 5))
+    eager = []
+    for i, message in enumerate(messages):
+        now[0] += 2.0 if i % 3 == 0 else 0.01   # idle before some touches, busy before others
+        logic.on_batch([("s", message.value, None, None, None, b"s")])
+        logic.notify_at()
+        eager.append(logic._pickled is not None)
+        assert logic.snapshot() == snapshots.snapshot(logic.state)
+        if i % 4 == 0:
+            now[0] += 2.0
+            logic.on_notify()
+            assert logic.snapshot() == snapshots.snapshot(logic.state)
+    assert any(eager) and not all(eager)  # both paths were taken
 
 
 def test_config_from_env_reaches_the_flow():
