@@ -174,6 +174,7 @@ def kafka_flow(env: Mapping[str, str] | None = None) -> Dataflow:
     """Build the production flow: the features topic in, insights and dead letters out."""
     env = os.environ if env is None else env
     analyzer = MediaAnalyzer(MediaConfig.from_env(env), default_media_metrics())
+    analyzer.warm_up()  # compile the numeric kernels before the first record, not during one
     return kafka_dataflow(env, lambda topics: topics.media,
                           functools.partial(build_flow, analyzer=analyzer))
 

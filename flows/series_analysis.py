@@ -151,6 +151,28 @@ class SeriesAnalysis:
         """Whether any analysis is on (with all off, streams keep no series state)."""
         return bool(self.regime_window or self.lyapunov_window or self.templates)
 
+    def warm_up(self) -> None:
+        """Compile the numeric kernels now (numba compiles on first call), not during an event.
+
+        Runs a chaotic series (the logistic map) through a private state, long
+        enough for every analysis that is on to run at least twice. Findings
+        are returned by :meth:`on_sample` only, so nothing is emitted or counted.
+
+        Examples
+        --------
+        >>> SeriesAnalysis(regime_window=32, regime_every=4, lyapunov_window=0).warm_up()
+        """
+        if not self.active:
+            return
+        for series in {"warm-up", *(t.series for t in self.templates)}:
+            state = self.new_state(series)
+            samples = max(self.regime_window, self.lyapunov_window) + 2 * max(
+                self.regime_every, self.lyapunov_every) + 64
+            x = 0.3
+            for seq in range(samples):
+                x = 3.99 * x * (1.0 - x)
+                self.on_sample(state, x, seq)
+
     def new_state(self, series: str) -> SeriesState:
         """Fresh state for one series of a new stream."""
         return SeriesState(

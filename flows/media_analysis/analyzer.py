@@ -62,6 +62,18 @@ class MediaAnalyzer:
         self.drift = DriftWatch(self.config, self.records)
         self.dead_streams = DeadStreams(self.config, self.records)
 
+    def warm_up(self) -> None:
+        """Compile the series analysis's numeric kernels before the first record.
+
+        Otherwise the first stream whose motion or audio level varies stalls every
+        stream of its worker for the compile (:meth:`SeriesAnalysis.warm_up`).
+
+        Examples
+        --------
+        >>> MediaAnalyzer().warm_up()
+        """
+        self.series.warm_up()
+
     def new_state(self, stream_id: str) -> MediaState:
         """Fresh state for a stream seen for the first time."""
         self.metrics.streams_open.inc()

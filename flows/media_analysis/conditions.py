@@ -43,6 +43,17 @@ class HeldConditions:
     ...     active, since = held.hold(state, frame, out, i < 3, pts, active, since, 2.0, FREEZE)
     >>> [(r.kind, r.detail) for _, r in out]
     [('freeze', {'since_pts': 1.0, 'pts': 3.0}), ('unfreeze', {'pts': 4.0, 'lasted_seconds': 3.0})]
+
+    A condition held from the very first frame (``pts`` 0.0) lasts as long as any other:
+
+    >>> state, out, active, since = MediaState("cam"), [], False, None
+    >>> for i in range(4):
+    ...     frame = MediaRecord(v=1, stream_id="cam", seq=i, ts=float(i), kind="video",
+    ...                         pts=float(i), width=2, height=2)
+    ...     active, since = held.hold(state, frame, out, i < 3, float(i), active, since, 2.0,
+    ...                               FREEZE)
+    >>> out[-1][1].detail
+    {'pts': 3.0, 'lasted_seconds': 3.0}
     """
 
     def __init__(self, records: MediaRecords) -> None:
@@ -54,9 +65,10 @@ class HeldConditions:
         """Update one condition with record ``r``; return whether it is active, and since when."""
         if not holds:
             if active:
+                began = pts if since is None else since  # 0.0 is a start like any other
                 self.records.condition(condition.gauge, False)
                 self.records.emit(out, state, r, condition.ended, "info",
-                                  {"pts": pts, "lasted_seconds": round(pts - (since or pts), 3)})
+                                  {"pts": pts, "lasted_seconds": round(pts - began, 3)})
             return False, None
         since = pts if since is None else since
         if not active and pts - since >= seconds:
