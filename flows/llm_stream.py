@@ -47,6 +47,7 @@ from midstream.flows.routing import (
     resumable,
     stream_finder,
 )
+from midstream.flows.shards import by_shard, sharded
 from midstream.flows.stream_analysis import StreamAnalyzer, StreamState
 
 
@@ -143,10 +144,15 @@ def build_flow(
     dead_letters = DeadLetters(topics.dlq, analyzer.metrics.dead_letters, clock)
     find_stream = stream_finder(events.parse_token_event, analyzer.config.max_event_bytes)
 
-    build_logic = resumable(lambda state: StreamLogic(analyzer, topics, dead_letters, clock,
-                                                      state, snapshots))
-    return keyed_flow(flow_id, "tokens_in", source, sink, Router(dead_letters, find_stream),
-                      build_logic)
+    def make_stream(state: StreamState | None) -> StreamLogic:
+        return StreamLogic(analyzer, topics, dead_letters, clock, state, snapshots)
+
+    route = Router(dead_letters, find_stream)
+    shards = analyzer.config.state_shards
+    if shards > 0:
+        return keyed_flow(flow_id, "tokens_in", source, sink, by_shard(route, shards),
+                          sharded(make_stream, snapshots))
+    return keyed_flow(flow_id, "tokens_in", source, sink, route, resumable(make_stream))
 
 
 def _analyzer_from_env(env: Mapping[str, str]) -> StreamAnalyzer:

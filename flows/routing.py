@@ -309,6 +309,11 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         except Exception as exc:  # contained like an event's (class docstring)
             return [self._failed(exc, "input_end", self._timer_payload())], self.DISCARD
 
+    @property
+    def pickled(self) -> bytes | None:
+        """The state as pickled right after its last change (a stream that had been idle), or None."""
+        return self._pickled
+
     def notify_at(self) -> datetime | None:
         """Return when :meth:`on_notify` must next run (``None`` while there is no state).
 

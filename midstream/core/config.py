@@ -143,6 +143,9 @@ class AnalysisConfig:
     """The Lyapunov exponent is re-estimated every this many samples."""
     lyapunov_emb_dim: int = 3
     """Embedding dimension of the sliding Lyapunov estimate; 0 = Cao's method per window."""
+    state_shards: int = 256
+    """Streams' state is held under this many Bytewax keys (``midstream.flows.shards``); 0 = one
+    key per stream. Changing it needs a fresh recovery directory."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> AnalysisConfig:
@@ -164,6 +167,7 @@ class AnalysisConfig:
             "lyapunov_window": "MIDSTREAM_LYAPUNOV_WINDOW",
             "lyapunov_every": "MIDSTREAM_LYAPUNOV_EVERY",
             "lyapunov_emb_dim": "MIDSTREAM_LYAPUNOV_EMB_DIM",
+            "state_shards": "MIDSTREAM_STATE_SHARDS",
         }
         overrides: dict[str, object] = {}
         for f in fields(cls):
