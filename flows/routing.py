@@ -169,7 +169,9 @@ microseconds, so an epoch that touched 10,000 slow streams (one event each)
 stalls every stream for the pickling of all of them. A stream that had been
 idle this long is most likely touched once in the epoch, so its state is
 pickled right after its event, and the snapshot hands over those bytes unless
-something changed it since. Busy streams are pickled once, at the epoch's end.
+something changed it since. Busy streams are pickled once, at the epoch's end,
+and so are new ones: most streams are short, and one that ends within its first
+epoch is never pickled at all.
 """
 
 ANALYSIS_ERROR = "analysis_error"
@@ -246,7 +248,8 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         self._timer_error: Exception | None = None
         self._pickled: bytes | None = None
         """The state as pickled after its last change (slow streams), else None."""
-        self._touched = float("-inf")
+        self._touched: float | None = None
+        """Clock reading at the last change; None before the first (a new stream is not idle)."""
 
     def analysed(self, run: Callable[[], Iterable[Output]], payload: Payload | Callable[[], Payload],
                  dead: list[OutMessage]) -> list[OutMessage]:
@@ -309,10 +312,14 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         except Exception as exc:  # contained like an event's (class docstring)
             return [self._failed(exc, "input_end", self._timer_payload())], self.DISCARD
 
-    @property
-    def pickled(self) -> bytes | None:
-        """The state as pickled right after its last change (a stream that had been idle), or None."""
-        return self._pickled
+    def take_pickled(self) -> bytes | None:
+        """Hand over (and forget) the state as pickled right after its last change, if it was.
+
+        For a holder that keeps the bytes itself (:class:`~midstream.flows.shards.ShardLogic`):
+        one copy of them in memory, not two.
+        """
+        pickled, self._pickled = self._pickled, None
+        return pickled
 
     def notify_at(self) -> datetime | None:
         """Return when :meth:`on_notify` must next run (``None`` while there is no state).
@@ -324,7 +331,7 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
             return None
         if self.snapshots and self._pickled is None:
             now = self.clock()
-            if now - self._touched >= EAGER_SNAPSHOT_GAP:
+            if self._touched is not None and now - self._touched >= EAGER_SNAPSHOT_GAP:
                 self._pickled = snapshots.snapshot(self.state)
             self._touched = now
         try:

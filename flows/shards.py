@@ -186,8 +186,9 @@ class ShardLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
             if len(self._heap) > 2 * len(self._due) + 64:  # mostly stale: rebuild
                 self._heap = [(t, s) for s, t in self._due.items()]
                 heapq.heapify(self._heap)
-        if logic.pickled is not None:
-            self._stored[stream_id] = _compressed(logic.pickled)
+        pickled = logic.take_pickled()
+        if pickled is not None:
+            self._stored[stream_id] = _compressed(pickled)
 
     def _verdict(self) -> bool:
         return self.DISCARD if not self.streams else self.RETAIN
