@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.soak import run_soak
+from midstream.core.config import AnalysisConfig
+from midstream.flows.shards import shard_key
 from tests.integration.jobs import REPO, consume_all, job_env, new_topics, produce
 from tests.streams import token_stream
 
@@ -71,10 +73,11 @@ def test_midstream_run_uses_recovery_by_default(kafka_brokers: str, tmp_path: Pa
             if (directory / "part-0.sqlite3").exists() and _snapshot_rows(directory):
                 break
             time.sleep(0.5)
-        # The per-stream state of the open stream is among the snapshots.
+        # The open stream's state is among the snapshots, in its shard's.
         with sqlite3.connect(directory / "part-0.sqlite3") as db:
             keys = {row[0] for row in db.execute("SELECT state_key FROM snaps")}
-        assert "kept-open" in keys, (keys, (tmp_path / "job.log").read_text())
+        assert shard_key("kept-open", AnalysisConfig().state_shards) in keys, (
+            keys, (tmp_path / "job.log").read_text())
     finally:
         job.send_signal(signal.SIGKILL)
         job.wait(30)
