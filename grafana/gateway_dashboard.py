@@ -70,6 +70,8 @@ def build_dashboard() -> Dashboard:
         panel("Gateway: hold-back and decisions", {
             "hold-back p50 (s)": quantile(0.5, m.GATEWAY_HOLDBACK_SECONDS),
             "hold-back p99 (s)": quantile(0.99, m.GATEWAY_HOLDBACK_SECONDS),
+            "wait beyond look-ahead p50 (s)": quantile(0.5, m.GATEWAY_HOLDBACK_WAIT_SECONDS),
+            "wait beyond look-ahead p99 (s)": quantile(0.99, m.GATEWAY_HOLDBACK_WAIT_SECONDS),
             "timeouts fail-{{mode}}/s": _per_second(m.GATEWAY_DECISION_TIMEOUTS, "mode"),
             "late {{action}}/s": _per_second(m.GATEWAY_LATE_DECISIONS, "action"),
         }, "short", 0, 16),

@@ -14,6 +14,7 @@ enabled continues where it stopped.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -84,13 +85,17 @@ class _ReplayPartition(StatefulSourcePartition[Message, int]):
         self._next = resume_state or 0
         self._clock = clock
         self._on_emit = on_emit
-        first = self._rows[self._next][0] if self._next < len(self._rows) else 0.0
-        # Wall-clock time at which recording time `first` is replayed.
-        self._origin = clock() - first / speed
+        self._first = self._rows[self._next][0] if self._next < len(self._rows) else 0.0
+        # Wall-clock time at which recording time `first` is replayed: the next whole second,
+        # so that replayed timestamps (and the gaps between them) are the same bits in every
+        # replay, whenever it starts. With a fractional start they were rounded differently
+        # each time (a float near 1.7e9 s holds 0.24 µs), and an analysis on the edge of a
+        # verdict could flip between two replays of the same file.
+        self._start = float(math.ceil(clock()))
         self._awake: datetime | None = None
 
     def _wall(self, offset: float) -> float:
-        return self._origin + offset / self._speed
+        return self._start + (offset - self._first) / self._speed
 
     def next_batch(self) -> list[Message]:
         now = self._clock()

@@ -50,7 +50,7 @@ def test_every_series_in_the_dashboard_is_exported_with_the_labels_it_uses() -> 
         for name in used:
             assert labels(query) <= names[name], (query, labels(query) - names[name])
         checked += 1
-    assert checked == 24
+    assert checked == 26
 
 
 def test_every_gateway_and_relay_metric_has_a_panel() -> None:
