@@ -81,6 +81,10 @@ def run_demo(
         config = replace(config, shapes_path=shapes_path)
     topics = Topics()
     analyzer = StreamAnalyzer.from_config(config, default_metrics())
+    # Compile the numeric kernels before the replay's clock starts: on a fresh install the
+    # compile takes seconds, and a worker stalled that long makes live streams look silent
+    # (one was reported abandoned mid-stream).
+    analyzer.warm_up()
     server = None
     if metrics_port:
         server, _thread = start_http_server(metrics_port, addr="127.0.0.1")

@@ -86,6 +86,7 @@ def run_media_demo(*, speed: float = 1.0, out: TextIO | None = None,
     kind_of_topic = {topics.insights: "insight", topics.dlq: "dlq"}
     sink = ConsoleSink(lambda t: kind_of_topic.get(t or "", "insight"), out=out)
     analyzer = MediaAnalyzer(config, default_media_metrics())
+    analyzer.warm_up()  # compile the numeric kernels before the first frame, not during one
     started = time.monotonic()
     cli_main(build_flow(IngestSource(start, finished=finished), sink, analyzer=analyzer,
                         topics=topics, flow_id="media_demo"))
