@@ -82,10 +82,13 @@ class ShardLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
         Keep recovery snapshots (``snapshot`` returns ``None`` otherwise).
     streams
         The streams restored from a snapshot, by id.
+    stored
+        Their compressed snapshot bytes, kept until a stream changes.
     """
 
     def __init__(self, make_stream: StreamLogicFactory, snapshots: bool,
-                 streams: dict[str, KeyedLogic[Any, Any]] | None = None) -> None:
+                 streams: dict[str, KeyedLogic[Any, Any]] | None = None,
+                 stored: dict[str, bytes] | None = None) -> None:
         self.make_stream = make_stream
         self.snapshots = snapshots
         self.streams: dict[str, KeyedLogic[Any, Any]] = {}
@@ -95,6 +98,8 @@ class ShardLogic(op.StatefulBatchLogic[Payload, OutMessage, bytes | None]):
         """Each stream's compressed snapshot, for the streams unchanged since it was taken."""
         for stream_id, logic in (streams or {}).items():
             self._settle(stream_id, logic, self.RETAIN)
+        # Restored streams are as their snapshot left them: keep its bytes, don't re-pickle.
+        self._stored.update({k: v for k, v in (stored or {}).items() if k in self.streams})
 
     # -- Bytewax's calls ---------------------------------------------------------------------
 
@@ -240,9 +245,9 @@ def sharded(make_stream: StreamLogicFactory, snapshots_on: bool
         if isinstance(restored, dict):
             streams = {stream_id: make_stream(snapshots.restore(zlib.decompress(data)))
                        for stream_id, data in restored.items()}
-        else:  # one stream's state, snapshotted with one key per stream (before shards)
-            logic = make_stream(restored)
-            streams = {logic.stream_id: logic}
-        return ShardLogic(make_stream, snapshots_on, streams)
+            return ShardLogic(make_stream, snapshots_on, streams, restored)
+        # One stream's state, snapshotted with one key per stream (before shards).
+        logic = make_stream(restored)
+        return ShardLogic(make_stream, snapshots_on, {logic.stream_id: logic})
 
     return build

@@ -132,8 +132,11 @@ def test_a_shard_restores_from_its_snapshot_and_from_an_old_single_stream_one() 
     shard = ShardLogic(logics, snapshots=True)
     shard.on_batch([*_payloads("a", [" one"]), *_payloads("b", [" two"])])
     build = sharded(logics, snapshots_on=True)
-    again = build(shard.snapshot())
+    taken = shard.snapshot()
+    again = build(taken)
     assert set(again.streams) == {"a", "b"}
+    logics.pickles.clear()
+    assert again.snapshot() == taken and logics.pickles == []  # unchanged: not re-pickled
     restored, original = again.streams["a"].state, shard.streams["a"].state
     assert restored is not None and original is not None
     assert restored.last_seq == original.last_seq
