@@ -40,10 +40,13 @@ class LatencyConsumer:
 
     def __init__(self, brokers: str, topic: str, only: bytes | None = None, *,
                  timed: bool = False) -> None:
-        self._stop = multiprocessing.Event()
-        self._ready = multiprocessing.Event()
-        self._results: multiprocessing.Queue[list[Any]] = multiprocessing.Queue()
-        self._process = multiprocessing.Process(
+        # Spawned, not forked: a fork of a process whose Kafka clients have live threads can
+        # deadlock in the child (a soak's consumer hung that way, holding the run for minutes).
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._ready = context.Event()
+        self._results: multiprocessing.Queue[list[Any]] = context.Queue()
+        self._process = context.Process(
             target=_consume, args=(brokers, topic, only, self._stop, self._ready, self._results,
                                    timed),
             daemon=True)
