@@ -161,18 +161,38 @@ def timer_datetime(due: float) -> datetime:
 
 
 EAGER_SNAPSHOT_GAP = 1.0
-"""A stream touched after this many idle seconds is pickled at once, not at the epoch's end.
+"""A stream touched by one change after this many idle seconds is pickled at once, not at the epoch's end.
 
 Bytewax snapshots, at the end of each epoch and in the worker's one thread,
 every key touched in it; pickling one stream's state takes tens of
 microseconds, so an epoch that touched 10,000 slow streams (one event each)
 stalls every stream for the pickling of all of them. A stream that had been
-idle this long is most likely touched once in the epoch, so its state is
-pickled right after its event, and the snapshot hands over those bytes unless
-something changed it since. Busy streams are pickled once, at the epoch's end,
-and so are new ones: most streams are short, and one that ends within its first
-epoch is never pickled at all.
+idle this long and gets a single event is most likely touched once in the
+epoch, so its state is pickled right after its event, and the snapshot hands
+over those bytes unless something changed it since. Busy streams are pickled
+once, at the epoch's end, and so are new ones: most streams are short, and one
+that ends within its first epoch is never pickled at all.
+
+Two guards keep a job that has fallen behind from pickling more, not less:
+reading a backlog, every stream looks idle between the worker's large batches
+while it is really busy. So a touch that brought several events is not
+pickled eagerly, and a stream is pickled eagerly at most once per epoch.
 """
+
+
+class _EpochEnds:
+    """How many snapshots this process has taken.
+
+    An epoch ended since a stream's eager pickle when the count has moved.
+    """
+
+    count = 0
+
+
+def epoch_ended() -> None:
+    """Note that Bytewax is snapshotting (the end of an epoch): eager pickles may happen again."""
+    _EpochEnds.count += 1
+
 
 ANALYSIS_ERROR = "analysis_error"
 """The dead-letter reason of an event (or timer) whose analysis raised."""
@@ -250,6 +270,10 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         """The state as pickled after its last change (slow streams), else None."""
         self._touched: float | None = None
         """Clock reading at the last change; None before the first (a new stream is not idle)."""
+        self._changes = 0
+        """Events and timer runs since Bytewax last asked for the next timer."""
+        self._eager_epoch = -1
+        """:class:`_EpochEnds` count at this stream's last eager pickle."""
 
     def analysed(self, run: Callable[[], Iterable[Output]], payload: Payload | Callable[[], Payload],
                  dead: list[OutMessage]) -> list[OutMessage]:
@@ -260,6 +284,7 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         stream is reset, and nothing of the event's partial output is emitted.
         """
         self._pickled = None
+        self._changes += 1
         try:
             return self._messages(run())
         except Exception as exc:  # any bug in one stream's analysis, by design
@@ -293,6 +318,7 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         """Run the analysis's timers; discard the state when the analysis forgets the stream."""
         assert self.state is not None
         self._pickled = None
+        self._changes += 1
         try:
             if self._timer_error is not None:
                 raise self._timer_error
@@ -325,14 +351,19 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         """Return when :meth:`on_notify` must next run (``None`` while there is no state).
 
         Bytewax asks after each call that may have changed the state: a stream
-        touched after :data:`EAGER_SNAPSHOT_GAP` idle seconds is pickled now.
+        changed once after :data:`EAGER_SNAPSHOT_GAP` idle seconds is pickled
+        now, unless it already was in this epoch.
         """
         if self.state is None:
             return None
+        changes, self._changes = self._changes, 0
         if self.snapshots and self._pickled is None:
             now = self.clock()
-            if self._touched is not None and now - self._touched >= EAGER_SNAPSHOT_GAP:
+            if (changes == 1 and self._touched is not None
+                    and now - self._touched >= EAGER_SNAPSHOT_GAP
+                    and self._eager_epoch != _EpochEnds.count):
                 self._pickled = snapshots.snapshot(self.state)
+                self._eager_epoch = _EpochEnds.count
             self._touched = now
         try:
             due = self.analysis.next_timer(self.state)
@@ -348,6 +379,7 @@ class KeyedLogic(op.StatefulBatchLogic[V, OutMessage, bytes | None], Generic[V, 
         """
         if not self.snapshots:
             return None
+        epoch_ended()
         if self._pickled is not None:
             return self._pickled
         return snapshots.snapshot(self.state)

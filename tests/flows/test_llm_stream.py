@@ -181,12 +181,12 @@ def test_demo_streams_give_every_kind_of_insight():
     assert not any(s == "healthy-1" and k != "summary" for s, k in kinds)
 
 
-@pytest.mark.parametrize("eager_gap", [1.0, 0.0], ids=["as_shipped", "every_touch_eager"])
+@pytest.mark.parametrize("eager_gap", [1.0, 0.0], ids=["as_shipped", "no_idle_gap"])
 def test_recovery_resumes_with_the_same_results(tmp_path, monkeypatch, eager_gap):
     """Abort mid-run, resume from the snapshots: the union equals an uninterrupted run.
 
-    With a gap of 0, every stream is pickled right after each change
-    (``EAGER_SNAPSHOT_GAP``) and the snapshots hand over those bytes.
+    With a gap of 0, a stream is pickled right after each single-event change
+    (once per epoch, ``EAGER_SNAPSHOT_GAP``) and the snapshots hand over those bytes.
     """
     monkeypatch.setattr("midstream.flows.routing.EAGER_SNAPSHOT_GAP", eager_gap)
     events = demo_streams(t0=1000.0)
@@ -233,6 +233,41 @@ def test_eagerly_pickled_bytes_always_equal_the_state_now():
             logic.on_notify()
             assert logic.snapshot() == snapshots.snapshot(logic.state)
     assert any(eager) and not all(eager)  # both paths were taken
+
+
+def test_a_job_reading_a_backlog_does_not_pickle_each_batch():
+    """Behind its input, a worker sees every stream idle between its large batches.
+
+    A touch that brings several events is not pickled eagerly, and single-event
+    touches are pickled eagerly once per epoch at most: otherwise a job that fell
+    behind would pickle every stream on every batch and fall further behind.
+    """
+    from midstream.flows.llm_stream import StreamLogic
+    from midstream.flows.routing import DeadLetters
+
+    analyzer = StreamAnalyzer.with_defaults(AnalysisConfig(), LlmStreamMetrics(CollectorRegistry()))
+    now = [1000.0]
+    dead = DeadLetters(TOPICS.dlq, analyzer.metrics.dead_letters, lambda: now[0])
+    logic = StreamLogic(analyzer, TOPICS, dead, lambda: now[0], None)
+    payloads = [("s", m.value, None, None, None, b"s")
+                for m in as_messages(token_stream("s", [" word"] * 40))]
+    logic.on_batch(payloads[:2])
+    logic.notify_at()
+    eager = []
+    for start in range(2, 20, 3):  # a backlog: each batch brings the stream three events
+        now[0] += 2.0
+        logic.on_batch(payloads[start:start + 3])
+        logic.notify_at()
+        eager.append(logic.take_pickled() is not None)
+    assert eager == [False] * 6
+    for i, payload in enumerate(payloads[20:26]):  # one event per batch, two epochs
+        now[0] += 2.0
+        logic.on_batch([payload])
+        logic.notify_at()
+        eager.append(logic.take_pickled() is not None)
+        if i == 2:
+            logic.snapshot()  # the epoch ends
+    assert eager[6:] == [True, False, False, True, False, False]
 
 
 def test_config_from_env_reaches_the_flow():
