@@ -335,3 +335,95 @@ def best_repeat_lag(z: np.ndarray, max_lag: int) -> tuple[int, float, float]:
             best = err
             best_lag = p
     return best_lag, best, first
+
+
+@numba.njit(cache=True)
+def settling(z: np.ndarray, quarter: int) -> tuple[float, float, float]:
+    """RMS of the last and first ``quarter`` samples, and the largest deviation, about the tail's median.
+
+    The fixed-point stage's three amplitudes in one pass (see ``regime._fixed_point_stage``).
+    """
+    n = z.shape[0]
+    level = np.median(z[n - quarter:])
+    tail = 0.0
+    head = 0.0
+    for i in range(quarter):
+        d = z[n - quarter + i] - level
+        tail += d * d
+        d = z[i] - level
+        head += d * d
+    peak = 0.0
+    for i in range(n):
+        d = abs(z[i] - level)
+        if d > peak:
+            peak = d
+    return np.sqrt(tail / quarter), np.sqrt(head / quarter), peak
+
+
+@numba.njit(cache=True)
+def ordinal_summary(values: np.ndarray, order: int, scores: np.ndarray
+                    ) -> tuple[float, np.ndarray, bool, np.ndarray]:
+    """Return what the surrogate test needs of a window, in one call.
+
+    Returns the mirrored permutation entropy (nats), the values sorted, whether
+    any two are equal, and ``scores`` (the normal scores) placed by the values'
+    ranks (equal values rank by order of occurrence).
+    """
+    n = values.shape[0]
+    ordered = np.sort(values)
+    ties = False
+    for i in range(1, n):
+        if ordered[i] == ordered[i - 1]:
+            ties = True
+            break
+    n_patterns = 1
+    for i in range(2, order + 1):
+        n_patterns *= i
+    counts = np.zeros(2 * n_patterns, dtype=np.int64)
+    entropy = mirrored_permutation_entropy(values, order, counts, ties)
+    by_rank = np.empty(n)
+    rank_order = np.argsort(values, kind="mergesort")
+    for rank in range(n):
+        by_rank[rank_order[rank]] = scores[rank]
+    return entropy, ordered, ties, by_rank
+
+
+@numba.njit(cache=True)
+def mean_and_sample_std(x: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation (``ddof=1``) of ``x``, at least two values."""
+    n = x.shape[0]
+    mean = 0.0
+    for v in x:
+        mean += v
+    mean /= n
+    ss = 0.0
+    for v in x:
+        ss += (v - mean) * (v - mean)
+    return mean, np.sqrt(ss / (n - 1))
+
+
+@numba.njit(cache=True)
+def standardise(values: np.ndarray) -> np.ndarray:
+    """Scale ``values`` to zero mean and unit variance (to at most 1 in magnitude first).
+
+    Scaling first means no overflow near 1e308. The caller has checked that the
+    values are finite and not constant.
+    """
+    n = values.shape[0]
+    peak = 0.0
+    for v in values:
+        if abs(v) > peak:
+            peak = abs(v)
+    z = values / peak
+    mean = 0.0
+    for v in z:
+        mean += v
+    mean /= n
+    ss = 0.0
+    for i in range(n):
+        z[i] -= mean
+        ss += z[i] * z[i]
+    std = np.sqrt(ss / n)
+    for i in range(n):
+        z[i] /= std
+    return z

@@ -73,7 +73,10 @@ import numpy as np
 
 from midstream.operators._regime_kernels import (
     best_repeat_lag,
-    mirrored_permutation_entropy,
+    mean_and_sample_std,
+    ordinal_summary,
+    settling,
+    standardise,
     surrogate_entropies,
 )
 from midstream.operators.compact_state import PackedState, pack_arrays, unpack_arrays
@@ -284,10 +287,7 @@ def _standardised(values: np.ndarray) -> np.ndarray:
     >>> round(float(z.mean()), 12), round(float(z.std()), 12)
     (0.0, 1.0)
     """
-    values = values / float(np.max(np.abs(values)))
-    z = values - values.mean()
-    z /= float(z.std())
-    return z
+    return standardise(np.ascontiguousarray(values, dtype=np.float64))
 
 
 def _fixed_point_stage(z: np.ndarray, scores: dict[str, float | int | None]) -> RegimeResult | None:
@@ -305,10 +305,7 @@ def _fixed_point_stage(z: np.ndarray, scores: dict[str, float | int | None]) -> 
     """
     n = z.shape[0]
     quarter = max(n // 4, min(16, n // 2))
-    level = float(np.median(z[-quarter:]))
-    tail = math.sqrt(float(np.mean((z[-quarter:] - level) ** 2)))
-    head = math.sqrt(float(np.mean((z[:quarter] - level) ** 2)))
-    peak = float(np.max(np.abs(z - level)))
+    tail, head, peak = settling(z, quarter)
     tail_to_head = tail / head if head > 0 else 1.0
     tail_to_peak = tail / peak
     scores.update(tail_to_head=tail_to_head, tail_to_peak=tail_to_peak)
@@ -542,17 +539,13 @@ def pe_surrogate_z(z: np.ndarray, order: int, n_surrogates: int = N_SURROGATES,
     n = z.shape[0]
     log_patterns = math.log(math.factorial(order))
     values = np.ascontiguousarray(z, dtype=np.float64)
-    ordered = np.sort(values)
-    ties = bool(np.any(ordered[1:] == ordered[:-1]))
-    counts = np.zeros(2 * math.factorial(order), dtype=np.int64)
-    pe = float(mirrored_permutation_entropy(values, order, counts, ties)) / log_patterns
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[np.argsort(values, kind="stable")] = np.arange(n)
-    amplitude = np.abs(np.fft.rfft(normal_scores(n)[ranks]))
+    entropy, ordered, ties, by_rank = ordinal_summary(values, order, normal_scores(n))
+    pe = float(entropy) / log_patterns
+    amplitude = np.abs(np.fft.rfft(by_rank))
     gaussian = np.fft.irfft(amplitude * _random_phases(n, n_surrogates, seed), n)
-    sur = surrogate_entropies(gaussian, ordered, order, ties) / log_patterns
-    spread = max(float(sur.std(ddof=1)), 1e-3)
-    return pe, (pe - float(sur.mean())) / spread
+    mean, std = mean_and_sample_std(surrogate_entropies(gaussian, ordered, order, ties))
+    spread = max(std / log_patterns, 1e-3)
+    return pe, (pe - mean / log_patterns) / spread
 
 
 @lru_cache(maxsize=64)

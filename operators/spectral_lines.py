@@ -15,9 +15,13 @@ under ``x -> a*x + b``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+
+from midstream.operators._spectral_kernels import spectrum_lines
 
 PAD = 4
 HALF_WIDTH_BINS = 2.0  # Hann main lobe: +-2 bins of the unpadded transform
@@ -102,8 +106,8 @@ def spectral_lines(x: np.ndarray | list[float], *, rel_threshold: float = 0.01,
         raise ValueError(f"x must be one-dimensional with at least 8 samples, got {values.shape}")
     if not values.max() > values.min():
         return LineSpectrum((), (), 0.0, None, float("inf"))
-    taper = np.hanning(n + 2)[1:-1]
-    centred = values - np.dot(values, taper) / taper.sum()
+    taper, taper_sum = _hann(n)
+    centred = values - np.dot(values, taper) / taper_sum
     scale = float(np.max(np.abs(centred)))
     if scale == 0.0:
         return LineSpectrum((), (), 0.0, None, float("inf"))
@@ -112,62 +116,50 @@ def spectral_lines(x: np.ndarray | list[float], *, rel_threshold: float = 0.01,
     total = float(power.sum())
     if total == 0.0:
         return LineSpectrum((), (), 0.0, None, float("inf"))
-    # Local maxima (plateaus count once, at their left end), the end bins included.
-    left = np.empty_like(power)
-    left[0] = -1.0
-    left[1:] = power[:-1]
-    right = np.empty_like(power)
-    right[-1] = -1.0
-    right[:-1] = power[1:]
-    peaks = np.flatnonzero((power > left) & (power >= right)
-                           & (power >= rel_threshold * power.max()))
-    peaks = peaks[np.argsort(power[peaks])[::-1]][:max_lines]
-    half = round(HALF_WIDTH_BINS * PAD)
-    covered = np.zeros(power.shape[0], dtype=bool)
-    freqs = []
-    fractions = []
-    for k in peaks:
-        lo, hi = max(k - half, 0), min(k + half + 1, power.shape[0])
-        fractions.append(float(power[lo:hi][~covered[lo:hi]].sum()) / total)
-        covered[lo:hi] = True
-        freqs.append(_refine(power, int(k)) / nfft)
-    fundamental, error = _fundamental(np.array(freqs), n, tolerance_bins, max_harmonic)
-    return LineSpectrum(tuple(freqs), tuple(fractions), float(power[covered].sum()) / total,
-                        fundamental, error)
+    bins, lobes, in_lobes = spectrum_lines(power, rel_threshold, max_lines,
+                                           round(HALF_WIDTH_BINS * PAD))
+    freqs = [b / nfft for b in bins.tolist()]
+    fundamental, error = _fundamental(freqs, n, tolerance_bins, max_harmonic)
+    return LineSpectrum(tuple(freqs), tuple(lobe / total for lobe in lobes.tolist()),
+                        in_lobes / total, fundamental, error)
 
 
-def _refine(power: np.ndarray, k: int) -> float:
-    """Peak position in (padded) bins by a parabola through the log power around ``k``."""
-    if k == 0 or k == power.shape[0] - 1:
-        return float(k)
-    a, b, c = np.log(power[k - 1 : k + 2] + 1e-300)
-    denom = a - 2.0 * b + c
-    if denom >= 0.0:
-        return float(k)
-    return k + 0.5 * float(a - c) / float(denom)
+@lru_cache(maxsize=64)
+def _hann(n: int) -> tuple[np.ndarray, float]:
+    """Return the Hann taper of ``n`` samples without its zero end points, and its sum (read-only, cached)."""
+    taper = np.hanning(n + 2)[1:-1]
+    taper.setflags(write=False)
+    return taper, float(taper.sum())
 
 
-def _fundamental(freqs: np.ndarray, n: int, tolerance_bins: float,
+def _fundamental(freqs: list[float], n: int, tolerance_bins: float,
                  max_harmonic: int) -> tuple[float | None, float]:
-    """Fit the common fundamental of the lines (least squares), and the worst misfit in bins."""
-    lines = freqs[freqs * n >= 1.5]
-    if lines.size == 0:
+    """Fit the common fundamental of the lines (least squares), and the worst misfit in bins.
+
+    >>> _fundamental([0.125, 0.25, 0.375], 64, 0.3, 16)
+    (0.125, 0.0)
+    >>> _fundamental([0.1, 0.17], 100, 0.3, 16)[0] is None
+    True
+    """
+    lines = [f for f in freqs if f * n >= 1.5]
+    if not lines:
         return None, float("inf")
-    lowest = float(lines.min())
-    best: tuple[float | None, float] = (None, float("inf"))
+    lowest = min(lines)
     for divisor in (1, 2):
         f0 = lowest / divisor
-        m = np.rint(lines / f0)
-        if m.max() > max_harmonic:
+        harmonics = [float(round(f / f0)) for f in lines]
+        if max(harmonics) > max_harmonic:
             continue
-        f0 = float(np.dot(m, lines) / np.dot(m, m))
-        error = float(np.max(np.abs(lines - m * f0))) * n
-        if error <= tolerance_bins and error < best[1]:
-            best = (f0, error)
-            break
-    if best[0] is None:
-        # Report how far the lines are from harmonic of the lowest line.
-        m = np.maximum(np.rint(lines / lowest), 1.0)
-        f0 = float(np.dot(m, lines) / np.dot(m, m))
-        return None, float(np.max(np.abs(lines - m * f0))) * n
-    return best
+        f0, error = _fitted(harmonics, lines, n)
+        if error <= tolerance_bins:
+            return f0, error
+    # Report how far the lines are from harmonic of the lowest line.
+    _, error = _fitted([max(float(round(f / lowest)), 1.0) for f in lines], lines, n)
+    return None, error
+
+
+def _fitted(harmonics: list[float], lines: list[float], n: int) -> tuple[float, float]:
+    """Least-squares ``f0`` for lines at these harmonic numbers, and the worst misfit in bins."""
+    f0 = math.fsum(m * f for m, f in zip(harmonics, lines, strict=True)) / math.fsum(
+        m * m for m in harmonics)
+    return f0, max(abs(f - m * f0) for m, f in zip(harmonics, lines, strict=True)) * n
