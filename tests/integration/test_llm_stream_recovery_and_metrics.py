@@ -76,10 +76,13 @@ def test_job_metrics_reach_prometheus(kafka_brokers, make_topics, prometheus_url
     job = start_job(env)
     try:
         produce(kafka_brokers, topics.tokens, demo_streams(t0=time.time()))
-        insight_kinds = query_until(
-            prometheus_url, 'midstream_insights_total{instance="127.0.0.1:3030"} > 0',
-            timeout=60)
-        assert {s["metric"]["kind"] for s in insight_kinds} >= {"refusal", "periodic", "summary"}
+        # Each kind on its own: a scrape can land between two streams' insights, so the first
+        # non-empty answer need not hold them all yet (a busy CI machine showed that).
+        for kind in ("refusal", "periodic", "summary"):
+            assert query_until(
+                prometheus_url,
+                f'midstream_insights_total{{instance="127.0.0.1:3030",kind="{kind}"}} > 0',
+                timeout=60)
         ttft = query_until(
             prometheus_url,
             'gen_ai_client_operation_time_to_first_chunk_seconds_count{instance="127.0.0.1:3030"}',
