@@ -118,6 +118,29 @@ def _shapes_file(data: bytes) -> None:
     parse_shapes(_text(data))
 
 
+def _outcomes_error() -> tuple[type[BaseException], ...]:
+    from midstream.core.exceptions import MidStreamError
+
+    return (MidStreamError,)
+
+
+@target("outcomes_file", allowed=_outcomes_error(),
+        doc="midstream.core.outcomes.parse_outcomes + resolve_feedback")
+def _outcomes_file(data: bytes) -> None:
+    from midstream.core.events import FeedbackEvent, Invalid
+    from midstream.core.outcomes import Label, parse_outcomes, resolve_feedback
+
+    outcomes = parse_outcomes(_text(data))
+    # Whatever map was accepted, each of its terms resolves to its own reward and label.
+    for name, value in outcomes.items():
+        label = resolve_feedback(FeedbackEvent(v=1, stream_id="s", ts=0.0, outcome=name),
+                                 outcomes)
+        assert isinstance(label, Label) and label == (value.reward, value.bad), label
+    unknown = resolve_feedback(FeedbackEvent(v=1, stream_id="s", ts=0.0, outcome="z" * 64),
+                               outcomes)
+    assert isinstance(unknown, Label | Invalid)
+
+
 def _invalid_offer() -> tuple[type[BaseException], ...]:
     from midstream.connectors.webrtc.exceptions import InvalidOffer
 

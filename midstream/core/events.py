@@ -37,6 +37,10 @@ from midstream.core.contracts import ControlAction, ControlEvent, DeadLetter, In
 
 CONTRACT_VERSION: Literal[1] = 1
 MAX_STREAM_ID_CHARS = 256
+MAX_DECISION_ID_CHARS = 256
+MAX_OUTCOME_CHARS = 256
+"""A feedback ``outcome`` is any string up to this long: v1 accepted any string, so
+the contract only bounds it; the reward map says what a term means."""
 MAX_INT = 2**63 - 1
 """Integers in messages are 64-bit: JSON allows any size, but Kafka consumers, orjson and
 NumPy do not, and a bigger one would fail later, inside the analysis, instead of at the door."""
@@ -70,15 +74,26 @@ class TokenEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class FeedbackEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """An outcome for a stream, used by learners (topic ``midstream.feedback``).
 
-    ``action``, ``outcome`` and ``meta`` are written only when present.
+    A message carries a ``reward``, an ``outcome`` or both (:func:`parse_feedback_event`
+    rejects one with neither as ``no_outcome``). ``outcome`` is a term such as
+    ``thumbs_down`` (vocabulary and reward map: :mod:`midstream.core.outcomes`), at most
+    :data:`MAX_OUTCOME_CHARS` characters; a term the reward map does not name is
+    unknown to learners unless the message also carries a ``reward``.
+    ``decision_id`` names the decision of the stream the feedback is about, for
+    learners that join feedback to a decision log. Like every float of the
+    contract, ``reward`` is finite: JSON has no NaN or infinity, and msgspec
+    rejects a number past the float range (``1e999``) as a ``schema`` error.
+    Optional fields are written only when present.
     """
 
     v: Literal[1]
     stream_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STREAM_ID_CHARS)]
+    decision_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DECISION_ID_CHARS)
+                           ] | None = None
     ts: float
-    reward: float
+    reward: float | None = None
     action: str | None = None
-    outcome: str | None = None
+    outcome: Annotated[str, msgspec.Meta(max_length=MAX_OUTCOME_CHARS)] | None = None
     meta: dict[str, Any] | None = None
 
 
@@ -88,6 +103,10 @@ class Invalid:
 
     reason: str
     error: str
+
+
+NO_OUTCOME = Invalid("no_outcome", "a feedback event needs a 'reward' (a number) or an "
+                                   "'outcome' (a term such as 'thumbs_up'), or both")
 
 
 class _Versioned(msgspec.Struct):
@@ -179,12 +198,27 @@ def parse_feedback_event(
 ) -> FeedbackEvent | Invalid:
     """Parse and validate one feedback message.
 
+    Besides the schema, a message needs a ``reward`` or an ``outcome``: one
+    with neither is ``Invalid`` with reason ``no_outcome``. Whether the
+    outcome is a known term is for the reward map to say
+    (:func:`midstream.core.outcomes.resolve_feedback`), not the contract.
+
     Examples
     --------
     >>> parse_feedback_event(b'{"v":1,"stream_id":"s","ts":1,"reward":0.5}').reward
     0.5
+    >>> parse_feedback_event(b'{"v":1,"stream_id":"s","decision_id":"d1","ts":1,'
+    ...                      b'"outcome":"thumbs_down"}').outcome
+    'thumbs_down'
+    >>> parse_feedback_event(b'{"v":1,"stream_id":"s","ts":1}').reason
+    'no_outcome'
+    >>> parse_feedback_event(b'{"v":1,"stream_id":"s","ts":1,"outcome":"Thumbs Up"}').outcome
+    'Thumbs Up'
     """
-    return decode_checked(_FEEDBACK_DECODER, payload, max_bytes)
+    event = decode_checked(_FEEDBACK_DECODER, payload, max_bytes)
+    if isinstance(event, FeedbackEvent) and event.reward is None and event.outcome is None:
+        return NO_OUTCOME
+    return event
 
 
 def parse_insight(payload: bytes | None, *,

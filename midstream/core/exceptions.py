@@ -28,3 +28,7 @@ class RulesFileError(MidStreamError, ValueError):
 
 class ShapesFileError(MidStreamError, ValueError):
     """The shapes file is not valid; the message says where and why."""
+
+
+class OutcomesFileError(MidStreamError, ValueError):
+    """The outcome-to-reward map is not valid; the message says where and why."""

@@ -15,6 +15,7 @@ from midstream.core import events
 from midstream.core.config import AnalysisConfig, Topics
 from midstream.core.media_events import MediaRecord, parse_media_record
 from midstream.core.metrics import LlmStreamMetrics
+from midstream.core.outcomes import Label, load_outcomes, resolve_feedback
 from midstream.flows.llm_stream import build_flow
 from midstream.flows.outputs import Output
 from midstream.flows.routing import DeadLetters, Router, stream_finder
@@ -52,6 +53,31 @@ def test_json_token_messages_parse_and_accepted_ones_round_trip(fields: dict[str
         assert parsed.seq < 2**63
     else:
         assert parsed.reason in {"schema", "invalid_json", "oversize"}
+
+
+OUTCOME_MAP = load_outcomes()
+
+
+@given(st.fixed_dictionaries(
+    {"v": st.just(1), "stream_id": st.text(min_size=1, max_size=8), "ts": st.floats(0, 1e10)},
+    optional={"reward": st.none() | st.floats() | st.integers(),
+              "outcome": st.none() | st.sampled_from(sorted(OUTCOME_MAP)) | st.text(max_size=70),
+              "decision_id": st.none() | st.text(max_size=300), "action": st.text(max_size=8)}))
+def test_feedback_parses_and_resolves_to_a_finite_label_or_a_reason(fields: dict[str, Any]
+                                                                   ) -> None:
+    parsed = events.parse_feedback_event(events.encode(fields))
+    if isinstance(parsed, events.Invalid):
+        assert parsed.reason in {"schema", "no_outcome"}
+        return
+    assert events.parse_feedback_event(events.encode(parsed)) == parsed
+    label = resolve_feedback(parsed, OUTCOME_MAP)
+    if isinstance(label, Label):
+        assert label.reward == label.reward and abs(label.reward) < float("inf")
+        if parsed.reward is not None:
+            assert label.reward == parsed.reward
+    else:
+        assert label.reason == "unknown_outcome"
+        assert parsed.reward is None and parsed.outcome not in OUTCOME_MAP
 
 
 @given(st.none() | st.binary(max_size=400), st.none() | st.binary(max_size=400))
