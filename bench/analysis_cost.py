@@ -25,8 +25,9 @@ from bench.workload import interleaved
 from midstream.core.config import EXAMPLE_SHAPES, AnalysisConfig
 from midstream.core.events import TokenEvent, parse_token_event
 from midstream.core.shapes_file import load_shapes
+from midstream.flows.learning.features import PrefixTrail, checkpoint_features
 from midstream.flows.series_analysis import SeriesAnalysis
-from midstream.flows.stream_analysis import StreamAnalyzer
+from midstream.flows.stream_analysis import StreamAnalyzer, StreamState
 from midstream.operators.repetition import RepetitionDetector
 from midstream.operators.text_rules import TextScanState
 
@@ -100,7 +101,39 @@ def main() -> None:
           f"({(parse + total) / peer:.1f}x the peer); "
           f"glue and metrics = {plain - rules - loop:.2f} µs/event; "
           f"series analysis on this workload = {total - plain:.2f} µs/event")
+    learning_features(events, analyzer)
     long_streams(args.seed_streams)
+
+
+def learning_features(events: list[TokenEvent], analyzer: StreamAnalyzer) -> None:
+    """What the outcome predictor's features add: the trail per event, the vector per checkpoint."""
+    states: dict[str, StreamState] = {}
+    trails: dict[str, PrefixTrail] = {}
+    for e in events:
+        state = states.get(e.stream_id)
+        if state is None or state.ended:
+            state = states[e.stream_id] = analyzer.new_state(e.stream_id)
+            trails[e.stream_id] = PrefixTrail()
+        analyzer.on_event(state, e, 0.0)
+    ready = list(states.values())
+
+    class Applied:  # what PrefixTrail.on_event reads of the state: the event was applied
+        last_seq = 0
+
+    def follow() -> None:
+        fresh: dict[str, PrefixTrail] = {}
+        applied = Applied()
+        for e in events:
+            trail = fresh.get(e.stream_id)
+            if trail is None or e.kind == "start":
+                trail = fresh[e.stream_id] = PrefixTrail()
+            applied.last_seq = e.seq
+            trail.on_event(e, applied)  # type: ignore[arg-type]
+
+    print()
+    per_event("learning: prefix trail (words, gap moments)", len(events), follow)
+    per_event("learning: checkpoint features, per checkpoint", len(ready),
+              lambda: [checkpoint_features(s, trails[s.stream_id], "tokens") for s in ready])
 
 
 def long_streams(count: int) -> None:
