@@ -41,7 +41,9 @@ from midstream.flows.learning.features import PrefixTrail, checkpoint_features
 from midstream.flows.stream_analysis import StreamAnalyzer
 from midstream.operators.learning.ftrl import FTRLProximal
 from midstream.operators.learning.hashing import HashedFeatures
+from midstream.operators.learning.learning_rate_grid import LearningRateGrid
 from midstream.operators.learning.metrics import expected_calibration_error, log_loss, roc_auc
+from midstream.operators.learning.scaling import RunningStandardizer
 
 BITS = 18
 EVERY_TOKENS = 8
@@ -68,14 +70,19 @@ class Scored:
     checkpoints: list[Checkpoint] = field(default_factory=list)
 
 
-def run(sims: list[SimulatedStream], ours: FTRLProximal, river_model: Any) -> list[Scored]:
+def run(sims: list[SimulatedStream], ours: FTRLProximal | LearningRateGrid, river_model: Any,
+        scaler: RunningStandardizer | None) -> list[Scored]:
     analyzer = StreamAnalyzer.with_defaults()
     pending: dict[int, list[Scored]] = defaultdict(list)
     scored: list[Scored] = []
     for sim in sims:
         for done in pending.pop(sim.index, []):
+            label = float(done.sim.bad)
+            if isinstance(ours, LearningRateGrid):
+                ours.learn_stream([(c.x.indices, c.x.values) for c in done.checkpoints], label)
             for c in done.checkpoints:
-                ours.learn_one(c.x.indices, c.x.values, float(done.sim.bad))
+                if not isinstance(ours, LearningRateGrid):
+                    ours.learn_one(c.x.indices, c.x.values, label)
                 river_model.learn_one(_as_dict(c.x), done.sim.bad)
         state, trail, fired = analyzer.new_state(sim.stream_id), PrefixTrail(), False
         record = Scored(sim)
@@ -88,10 +95,10 @@ def run(sims: list[SimulatedStream], ours: FTRLProximal, river_model: Any) -> li
             tokens = state.health.tokens
             if event.kind == "end":
                 record.tokens = tokens
-                record.checkpoints.append(_checkpoint(state, trail, "end", tokens, fired, ours,
+                record.checkpoints.append(_checkpoint(state, trail, "end", tokens, fired, ours, scaler,
                                                       river_model))
             elif event.kind == "delta" and tokens % EVERY_TOKENS == 0:
-                record.checkpoints.append(_checkpoint(state, trail, "tokens", tokens, fired, ours,
+                record.checkpoints.append(_checkpoint(state, trail, "tokens", tokens, fired, ours, scaler,
                                                       river_model))
         scored.append(record)
         pending[sim.label_at].append(record)
@@ -99,8 +106,9 @@ def run(sims: list[SimulatedStream], ours: FTRLProximal, river_model: Any) -> li
 
 
 def _checkpoint(state: Any, trail: PrefixTrail, kind: str, tokens: int, fired: bool,
-                ours: FTRLProximal, river_model: Any) -> Checkpoint:
-    x = checkpoint_features(state, trail, kind, bits=BITS)
+                ours: FTRLProximal | LearningRateGrid, scaler: RunningStandardizer | None,
+                river_model: Any) -> Checkpoint:
+    x = checkpoint_features(state, trail, kind, bits=BITS, scaler=scaler)
     return Checkpoint(x, tokens, ours.predict_one(x.indices, x.values),
                       river_model.predict_proba_one(_as_dict(x))[True], float(fired))
 
@@ -167,7 +175,7 @@ def report(scored: list[Scored], drift: int, threshold: float) -> None:
             y = np.array([float(s.sim.bad) for s in window])
             picked = [pick(s, checkpoint) for s in window]
             scores = {
-                "ours: FTRLProximal": np.array([c.ours for c in picked]),
+                "ours": np.array([c.ours for c in picked]),
                 "river: LogReg(FTRLProximal)": np.array([c.river for c in picked]),
                 "rules only (0/1)": np.array([c.rules for c in picked]),
                 "batch optimum (hindsight)": batch_optimum([c.x for c in picked], y),
@@ -197,17 +205,25 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--alpha", type=float, default=0.2, help="FTRL learning-rate scale, both")
+    parser.add_argument("--raw-features", action="store_true",
+                        help="leave the health numbers unscaled (no RunningStandardizer)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="one FTRL learning-rate scale for ours and river's; by default ours "
+                             "is a LearningRateGrid over DEFAULT_ALPHAS and river's gets 0.05")
     args = parser.parse_args()
     from river import linear_model, optim
 
     config = SimulatorConfig(streams=args.streams, seed=args.seed)
     started = time.perf_counter()
     sims = list(simulate(config))
-    ours = FTRLProximal(BITS, alpha=args.alpha)
+    ours: FTRLProximal | LearningRateGrid
+    if args.alpha is None:
+        ours, alpha = LearningRateGrid(BITS), 0.05
+    else:
+        ours, alpha = FTRLProximal(BITS, alpha=args.alpha), args.alpha
     river_model = linear_model.LogisticRegression(optimizer=optim.FTRLProximal(
-        alpha=ours.alpha, beta=ours.beta, l1=ours.l1, l2=ours.l2))
-    scored = run(sims, ours, river_model)
+        alpha=alpha, beta=1.0, l1=0.0, l2=1.0))
+    scored = run(sims, ours, river_model, None if args.raw_features else RunningStandardizer())
     events = sum(len(s.events) for s in sims)
     bad = sum(s.bad for s in sims)
     print(f"{len(sims)} streams, {events} events, {bad / max(len(sims), 1):.1%} bad, drift at "

@@ -61,6 +61,7 @@ from typing import Any
 from midstream.core import events, snapshots
 from midstream.flows.stream_analysis.state import StreamState
 from midstream.operators.learning.hashing import DEFAULT_BITS, HashedFeatures, hash_features
+from midstream.operators.learning.scaling import RunningStandardizer
 
 __all__ = ["CHECKPOINTS", "MAX_WORDS", "MAX_WORD_CHARS", "PrefixTrail", "checkpoint_features"]
 
@@ -162,7 +163,8 @@ class PrefixTrail:
 
 
 def checkpoint_features(state: StreamState, trail: PrefixTrail, checkpoint: str, *,
-                        bits: int = DEFAULT_BITS) -> HashedFeatures:
+                        bits: int = DEFAULT_BITS,
+                        scaler: RunningStandardizer | None = None) -> HashedFeatures:
     """Return the hashed feature vector of ``state``'s stream at a checkpoint.
 
     Parameters
@@ -173,6 +175,10 @@ def checkpoint_features(state: StreamState, trail: PrefixTrail, checkpoint: str,
         One of :data:`CHECKPOINTS`.
     bits
         The vector has ``2**bits`` slots, as the learner's.
+    scaler
+        Standardises the health numbers (not the words) by their running mean and
+        spread, and learns from them; the learner should use one (an uncentred
+        ``ttft_log1p_ms`` of about 6 acts as a second bias: ``bench.outcome_prediction``).
 
     Raises
     ------
@@ -194,6 +200,8 @@ def checkpoint_features(state: StreamState, trail: PrefixTrail, checkpoint: str,
         numeric["itl_mean_log1p_ms"] = _log1p_ms(trail.gap_mean_s)
         numeric["itl_std_log1p_ms"] = _log1p_ms(trail.gap_std_s)
         numeric["itl_max_log1p_ms"] = _log1p_ms(health.longest_gap)
+    if scaler is not None:
+        numeric = scaler.transform_one(numeric)
     for word, count in trail.words.items():
         numeric["word=" + word] = math.log1p(count)
     categorical: dict[str, str | list[str]] = {

@@ -106,3 +106,18 @@ def test_an_unknown_checkpoint_names_the_valid_ones() -> None:
     state, trail = replay([" a"])
     with pytest.raises(ValueError, match="checkpoint must be one of"):
         checkpoint_features(state, trail, "sometimes")
+
+
+def test_a_scaler_standardises_the_health_numbers_and_leaves_the_words() -> None:
+    from midstream.operators.learning.scaling import RunningStandardizer
+
+    state, trail = replay([" alpha", " beta."])
+    scaler = RunningStandardizer()
+    first = checkpoint_features(state, trail, "end", bits=16, scaler=scaler)
+    plain = checkpoint_features(state, trail, "end", bits=16)
+    word = feature_slot("word=alpha", 16)[0]
+    ttft = feature_slot("ttft_log1p_ms", 16)[0]
+    values = dict(zip(first.indices.tolist(), first.values.tolist(), strict=True))
+    raw = dict(zip(plain.indices.tolist(), plain.values.tolist(), strict=True))
+    assert values[word] == raw[word] and ttft not in values  # first sight: centred to 0
+    assert set(scaler.stats) >= {"ttft_log1p_ms", "tokens_log1p"}
