@@ -39,6 +39,7 @@ import numpy as np
 from midstream.cli.outcome_simulator import SimulatedStream, SimulatorConfig, simulate
 from midstream.flows.learning.features import PrefixTrail, checkpoint_features
 from midstream.flows.stream_analysis import StreamAnalyzer
+from midstream.operators.learning.drift_response import DriftResponse
 from midstream.operators.learning.ftrl import FTRLProximal
 from midstream.operators.learning.hashing import HashedFeatures
 from midstream.operators.learning.learning_rate_grid import LearningRateGrid
@@ -70,7 +71,8 @@ class Scored:
     checkpoints: list[Checkpoint] = field(default_factory=list)
 
 
-def run(sims: list[SimulatedStream], ours: FTRLProximal | LearningRateGrid, river_model: Any,
+def run(sims: list[SimulatedStream], ours: FTRLProximal | LearningRateGrid | DriftResponse,
+        river_model: Any,
         scaler: RunningStandardizer | None) -> list[Scored]:
     analyzer = StreamAnalyzer.with_defaults()
     pending: dict[int, list[Scored]] = defaultdict(list)
@@ -78,10 +80,13 @@ def run(sims: list[SimulatedStream], ours: FTRLProximal | LearningRateGrid, rive
     for sim in sims:
         for done in pending.pop(sim.index, []):
             label = float(done.sim.bad)
-            if isinstance(ours, LearningRateGrid):
+            if not isinstance(ours, FTRLProximal):
                 ours.learn_stream([(c.x.indices, c.x.values) for c in done.checkpoints], label)
+                if isinstance(ours, DriftResponse) and ours.drift_detected:
+                    print(f"drift alarm when the label of stream {done.sim.index} arrived "
+                          f"(stream {sim.index} starting)")
             for c in done.checkpoints:
-                if not isinstance(ours, LearningRateGrid):
+                if isinstance(ours, FTRLProximal):
                     ours.learn_one(c.x.indices, c.x.values, label)
                 river_model.learn_one(_as_dict(c.x), done.sim.bad)
         state, trail, fired = analyzer.new_state(sim.stream_id), PrefixTrail(), False
@@ -106,7 +111,8 @@ def run(sims: list[SimulatedStream], ours: FTRLProximal | LearningRateGrid, rive
 
 
 def _checkpoint(state: Any, trail: PrefixTrail, kind: str, tokens: int, fired: bool,
-                ours: FTRLProximal | LearningRateGrid, scaler: RunningStandardizer | None,
+                ours: FTRLProximal | LearningRateGrid | DriftResponse,
+                scaler: RunningStandardizer | None,
                 river_model: Any) -> Checkpoint:
     x = checkpoint_features(state, trail, kind, bits=BITS, scaler=scaler)
     return Checkpoint(x, tokens, ours.predict_one(x.indices, x.values),
@@ -207,18 +213,23 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--raw-features", action="store_true",
                         help="leave the health numbers unscaled (no RunningStandardizer)")
+    parser.add_argument("--no-drift-response", action="store_true",
+                        help="ours without DriftResponse (the grid alone)")
     parser.add_argument("--alpha", type=float, default=None,
                         help="one FTRL learning-rate scale for ours and river's; by default ours "
-                             "is a LearningRateGrid over DEFAULT_ALPHAS and river's gets 0.05")
+                             "is a DriftResponse over a LearningRateGrid of DEFAULT_ALPHAS and "
+                             "river's gets 0.05")
     args = parser.parse_args()
     from river import linear_model, optim
 
     config = SimulatorConfig(streams=args.streams, seed=args.seed)
     started = time.perf_counter()
     sims = list(simulate(config))
-    ours: FTRLProximal | LearningRateGrid
-    if args.alpha is None:
+    ours: FTRLProximal | LearningRateGrid | DriftResponse
+    if args.alpha is None and args.no_drift_response:
         ours, alpha = LearningRateGrid(BITS), 0.05
+    elif args.alpha is None:
+        ours, alpha = DriftResponse(BITS), 0.05
     else:
         ours, alpha = FTRLProximal(BITS, alpha=args.alpha), args.alpha
     river_model = linear_model.LogisticRegression(optimizer=optim.FTRLProximal(
@@ -230,6 +241,8 @@ def main() -> None:
           f"{config.drift_index}, mean feedback delay {config.mean_feedback_delay:g} streams, "
           f"seed {args.seed}; {time.perf_counter() - started:.0f} s\n")
     report(scored, config.drift_index, args.threshold)
+    if isinstance(ours, DriftResponse):
+        print(f"\ndrift response: {ours.alarms} alarms (each refreshed the learning rates)")
 
 
 if __name__ == "__main__":

@@ -153,6 +153,25 @@ class FTRLProximal:
         shrunk = np.sign(z) * np.maximum(np.abs(z) - self.l1, 0.0)
         return -shrunk / ((self.beta + np.sqrt(n)) / self.alpha + self.l2)
 
+    def refresh(self, keep: float) -> None:
+        """Make the model learn faster again, keeping its weights: after a drift.
+
+        FTRL's per-coordinate rate ``alpha / (beta + sqrt(n_i))`` falls as a
+        feature is seen, so an old model adapts slowly to a change. This scales
+        every ``n_i`` by ``keep`` (in ``(0, 1]``) and sets ``z_i`` so that each
+        weight, and so every prediction, is unchanged: only the rates rise.
+        """
+        if not (isinstance(keep, int | float) and 0.0 < keep <= 1.0):
+            raise ValueError(f"keep must be a number in (0, 1], got {keep!r}")
+        touched = np.flatnonzero(self._n)
+        w = self.weights[touched]
+        n = self._n[touched] * keep
+        z = -w * ((self.beta + np.sqrt(n)) / self.alpha + self.l2)
+        # With L1, a nonzero weight sits |z| - l1 past zero; a zero weight keeps its z (|z| <= l1).
+        z = np.where(w != 0.0, z + np.sign(z) * self.l1, self._z[touched])
+        self._n[touched] = n
+        self._z[touched] = z
+
     @property
     def examples_learned(self) -> int:
         """Examples passed to :meth:`learn_one` so far."""
