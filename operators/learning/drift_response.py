@@ -27,19 +27,19 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from midstream.operators.learning.drift import PageHinkley
 from midstream.operators.learning.hashing import DEFAULT_BITS
-from midstream.operators.learning.learning_rate_grid import DEFAULT_ALPHAS, LearningRateGrid
+from midstream.operators.learning.learning_rate_grid import (
+    DEFAULT_ALPHAS,
+    LearningRateGrid,
+    stream_log_loss,
+)
 
 __all__ = ["DriftResponse"]
-
-_EPS = 1e-15
-
 
 class DriftResponse:
     """A :class:`LearningRateGrid` that watches its loss and learns fast again after a drift.
@@ -87,7 +87,7 @@ class DriftResponse:
         predictions = self.grid.learn_stream(examples, label)
         if not predictions:
             return predictions
-        self.detector.update(_mean_log_loss(predictions, float(label)))
+        self.detector.update(stream_log_loss(predictions, float(label)))
         self.drift_detected = self.detector.drift_detected
         if self.drift_detected:
             self.alarms += 1
@@ -95,10 +95,3 @@ class DriftResponse:
                 model.refresh(self.keep)
         return predictions
 
-
-def _mean_log_loss(predictions: Sequence[float], label: float) -> float:
-    total = 0.0
-    for p in predictions:
-        p = min(max(p, _EPS), 1.0 - _EPS)
-        total -= label * math.log(p) + (1.0 - label) * math.log(1.0 - p)
-    return total / len(predictions)

@@ -35,7 +35,7 @@ import numpy as np
 from midstream.operators.learning.ftrl import FTRLProximal
 from midstream.operators.learning.hashing import DEFAULT_BITS
 
-__all__ = ["DEFAULT_ALPHAS", "LearningRateGrid"]
+__all__ = ["DEFAULT_ALPHAS", "LearningRateGrid", "stream_log_loss"]
 
 DEFAULT_ALPHAS = (0.02, 0.05, 0.1, 0.2)
 """The learning-rate scales tried by default: a factor of 2 to 2.5 apart."""
@@ -123,12 +123,21 @@ class LearningRateGrid:
             ps = [model.predict_one(indices, values) for indices, values in examples]
             if i == self.leader:
                 predictions = ps
-            loss = sum(_log_loss(p, y) for p in ps) / len(ps)
+            loss = stream_log_loss(ps, y)
             self.recent_loss[i] = decay * self.recent_loss[i] + (1.0 - decay) * loss
             for indices, values in examples:
                 model.learn_one(indices, values, y)
         self.leader = min(range(len(self.models)), key=self.recent_loss.__getitem__)
         return predictions
+
+
+def stream_log_loss(predictions: Sequence[float], label: float) -> float:
+    """Return the mean log loss of a stream's predictions, all against its one label.
+
+    >>> round(stream_log_loss([0.5, 0.5], 1.0), 4)
+    0.6931
+    """
+    return sum(_log_loss(p, label) for p in predictions) / len(predictions)
 
 
 def _log_loss(p: float, y: float) -> float:
